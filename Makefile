@@ -1,0 +1,68 @@
+# Flask Fleet — every entry point an operator or CI uses. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+# molecule runs ansible-config and friends from PATH, so the venv must come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.DEFAULT_GOAL := help
+.PHONY: help venv sysdeps engine image lint unit app-test integration molecule test demo bench \
+	clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## Create .venv with the pinned toolchain
+$(VENV)/.installed: requirements.txt constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+sysdeps: ## Install the Debian packages the tests use on this machine (nginx, redis, debootstrap)
+	python3 -m fleet.apt
+
+engine: venv ## Make sure a Docker engine answers (starts one on a bare Debian machine as root)
+	$(PY) -m fleet.engine
+
+image: engine ## Build the sandbox host image unless the current recipe's image exists
+	$(PY) -m fleet.image
+
+lint: venv ## ruff, yamllint, ansible-lint (production profile)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/yamllint --strict .
+	$(VENV)/bin/ansible-lint
+
+unit: venv sysdeps ## Fast tests of fleet/ and the templates (no Docker)
+	$(VENV)/bin/pytest -q tests/unit
+
+app-test: sysdeps ## The reference app's own test suite
+	$(MAKE) -C app test
+
+integration: image ## Tests against real sandbox hosts
+	$(VENV)/bin/pytest -q tests/integration
+
+molecule: image ## Every role's molecule scenario (converge, idempotence, verify)
+	@set -e; for role in roles/*/; do \
+	  if [ -d "$$role/molecule/default" ]; then \
+	    echo "== molecule: $$role"; (cd "$$role" && molecule test); \
+	  fi; \
+	done
+
+test: lint unit app-test integration molecule ## Everything CI runs
+
+demo: image ## Fresh machine to a running sandbox fleet
+	$(VENV)/bin/fab sandbox.up
+	$(VENV)/bin/ansible all -i inventory/sandbox/hosts.yml -m ansible.builtin.ping
+	@echo
+	@echo "Running: the sandbox fleet above (real Debian 12 hosts, SSH as 'fleet')."
+	@echo "Reach a host with 'fab sandbox.ssh HOST'; stop everything with 'fab sandbox.down'."
+
+bench: image ## Measure and report (bench/results.json); never asserted by tests
+	$(PY) -m fleet.bench
+
+clean: ## Remove what the project created: sandbox, venvs, caches, images
+	-[ -x $(VENV)/bin/fab ] && $(VENV)/bin/fab sandbox.down
+	-[ -x $(PY) ] && $(PY) -c 'from fleet import image; image.remove_images()'
+	rm -rf $(VENV) app/.venv .cache .sandbox .pytest_cache .ruff_cache bench/results.* \
+	  inventory/sandbox/hosts.yml inventory/sandbox/group_vars/all/secrets.yml

@@ -1,0 +1,1 @@
+"""HTTP blueprints: web (the page), api (JSON), ops (health and version)."""

@@ -1,0 +1,80 @@
+"""Flask Fleet: the operator's commands. Run `fab --list`; `fab --help TASK` for options.
+
+Tasks stay thin: they parse options and call the `fleet` library, which does the work.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fabric import task
+from invoke import Collection, Exit
+
+from fleet import engine, report
+from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
+from fleet.topology import TopologyError, default_topology
+
+
+def _sandbox() -> Sandbox:
+    return Sandbox(name=os.environ.get("FLEET_SANDBOX", DEFAULT_NAME))
+
+
+def _status_table(sandbox: Sandbox) -> str:
+    rows = [(h.name, ",".join(h.groups), h.status, h.address) for h in sandbox.hosts()]
+    return report.table(("host", "groups", "state", "address"), rows)
+
+
+@task(help={"apps": "number of app hosts (1-8, default 2)",
+            "workers": "number of Celery worker hosts (1-8, default 1; worker1 also runs beat)"})
+def up(c, apps="2", workers="1"):
+    """Start the local sandbox fleet (lb1, appN, workerN, db1) and write its inventory."""
+    try:
+        specs = default_topology(apps, workers)
+        print(engine.ensure_engine())
+        sandbox = _sandbox()
+        # Fixed loopback ports for the default sandbox so its URL is stable; others pick free ones.
+        ports = (8080, 8443) if sandbox.name == DEFAULT_NAME else (None, None)
+        sandbox.up(specs, *ports)
+    except (TopologyError, SandboxError, engine.EngineError) as exc:
+        raise Exit(f"sandbox.up: {exc}") from None
+    print(_status_table(sandbox))
+    print(f"inventory: {sandbox.inventory_path}")
+    print(f"load balancer: {'  '.join(sandbox.urls()) or 'not published'}")
+
+
+@task
+def down(c):
+    """Remove the sandbox: its containers, network, SSH keys and generated inventory."""
+    if not engine.engine_answers():
+        raise Exit("sandbox.down: no Docker engine answers; nothing to remove")
+    removed = _sandbox().down()
+    print("\n".join(f"removed {item}" for item in removed) or "sandbox.down: nothing to remove")
+
+
+@task
+def status(c):
+    """Show the sandbox hosts, their groups, state and private address."""
+    if not engine.engine_answers():
+        raise Exit("sandbox.status: no Docker engine answers (run `make engine`)")
+    sandbox = _sandbox()
+    if not sandbox.hosts():
+        print("sandbox: not running (start it with `fab sandbox.up`)")
+        return
+    print(_status_table(sandbox))
+
+
+@task(help={"host": "sandbox host name, e.g. app1"})
+def ssh(c, host):
+    """Open an SSH session on a sandbox host as the admin user."""
+    sandbox = _sandbox()
+    address = {h.name: h.address for h in sandbox.hosts()}.get(host)
+    if not address:
+        known = ", ".join(h.name for h in sandbox.hosts()) or "none (run `fab sandbox.up`)"
+        raise Exit(f"sandbox.ssh: no host {host!r}; hosts: {known}")
+    os.execvp("ssh", ["ssh", "-i", str(sandbox.key_path), "-o", "StrictHostKeyChecking=no",
+                      "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                      f"fleet@{address}"])
+
+
+ns = Collection()
+ns.add_collection(Collection("sandbox", up, down, status, ssh))

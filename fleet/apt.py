@@ -1,0 +1,55 @@
+"""Debian packages the control machine itself needs (the engine, nginx for `nginx -t`, …)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+
+# What the test suite uses on the control machine: debootstrap for the host image when no
+# registry answers, nginx to validate rendered configs, redis-server for the app's tests.
+CONTROL_PACKAGES = ("debootstrap", "nginx-light", "redis-server")
+
+
+class AptError(RuntimeError):
+    """Packages are missing and we may not install them."""
+
+
+def missing(packages: Iterable[str]) -> list[str]:
+    packages = tuple(packages)
+    if shutil.which("dpkg-query") is None:
+        raise AptError(f"not a Debian machine: install {' '.join(packages)} yourself")
+    return [p for p in packages if subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True
+    ).stdout.strip() != "install ok installed"]
+
+
+def ensure_packages(packages: Iterable[str]) -> list[str]:
+    """Install what is missing (as root on Debian); returns what was installed."""
+    todo = missing(packages)
+    if not todo:
+        return []
+    if os.geteuid() != 0:
+        raise AptError(f"missing Debian packages: {' '.join(todo)}. "
+                       f"Run: sudo apt-get install -y {' '.join(todo)}")
+    print(f"apt: installing {' '.join(todo)}", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *todo],
+                   check=True, env=env)
+    return todo
+
+
+def main() -> int:
+    try:
+        ensure_packages(sys.argv[1:] or CONTROL_PACKAGES)
+    except AptError as exc:
+        print(f"apt: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
