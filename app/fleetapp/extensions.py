@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from typing import Any
 
 import redis
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask, current_app
 from flask.globals import app_ctx
 from sqlalchemy import Engine, create_engine, event
@@ -52,8 +54,21 @@ def engine_options(url: str) -> dict[str, Any]:
     return options
 
 
+# Every engine of this process, so a forked Celery child can drop the pools it inherited.
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@worker_process_init.connect
+def _fresh_pools_after_fork(**_kwargs: Any) -> None:
+    # Prefork children must not share the parent's DB sockets; dispose(close=False) forgets the
+    # inherited connections without closing them under the parent (SQLAlchemy's fork recipe).
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
 def create_db_engine(url: str) -> Engine:
     engine = create_engine(url, **engine_options(url))
+    _engines.add(engine)
     if engine.dialect.name == "sqlite":
         # SQLite leaves foreign keys off by default; turn them on so tests see MariaDB's behaviour.
         @event.listens_for(engine, "connect")
@@ -179,6 +194,7 @@ def init_celery(app: Flask, settings: Settings) -> Celery:
     )
     celery.set_default()
     app.extensions[CELERY_KEY] = celery
+
     return celery
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from celery.signals import worker_process_init
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import add_user, import_batch, paper
@@ -144,3 +145,12 @@ def test_heartbeat_task_feeds_readiness(app: Flask) -> None:
         assert redis_clients.cache.ttl(services.HEARTBEAT_KEY) >= 300
         assert get_celery() is app.extensions["celery"]
     assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_forked_worker_children_get_fresh_pools(app: Flask) -> None:
+    engine = app.extensions["fleetapp.engine"]
+    with engine.connect():
+        pass
+    assert engine.pool.checkedin() == 1
+    worker_process_init.send(sender=None)
+    assert engine.pool.checkedin() == 0

@@ -1,0 +1,197 @@
+"""Build a release once, on the control node: the app, a wheelhouse and its wheels, a manifest.
+
+Hosts install from the wheelhouse with `--no-index`, so they never need PyPI or git. An artifact
+is cached by the content of the app tree: building the same tree twice returns the first build,
+release id included.
+
+Layout of `<release id>.tar.gz`:
+    manifest.json           release id, app name, git sha, python, checksums of every file
+    src/                    the app project (pyproject, requirements, alembic.ini, package)
+    wheels/                 the app's own wheel and every pinned dependency
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+CACHE_DIR = Path(".cache/artifacts")
+# Never shipped: local environments, caches, build litter.
+EXCLUDED_PARTS = {".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build", "dist",
+                  ".coverage", "htmlcov", ".git", ".mypy_cache"}
+EXCLUDED_SUFFIXES = (".pyc", ".egg-info")
+
+
+class ArtifactError(RuntimeError):
+    """The app could not be built into a release."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    release_id: str
+    path: Path
+    manifest: dict
+
+    @property
+    def app_wheel(self) -> str:
+        return self.manifest["app_wheel"]
+
+
+def _shipped(root: Path) -> list[Path]:
+    files = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in EXCLUDED_PARTS or part.endswith(EXCLUDED_SUFFIXES) for part in rel.parts):
+            continue
+        if path.is_file():
+            files.append(rel)
+    return files
+
+
+def content_hash(app_dir: Path, python: str) -> str:
+    """What decides whether a build can be reused: every shipped file and the target Python."""
+    digest = hashlib.sha256(python.encode())
+    for rel in _shipped(app_dir):
+        digest.update(rel.as_posix().encode() + b"\0")
+        digest.update((app_dir / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def git_sha(app_dir: Path) -> str:
+    run = subprocess.run(["git", "-C", str(app_dir), "rev-parse", "--short=10", "HEAD"],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        return "nogit"
+    dirty = subprocess.run(["git", "-C", str(app_dir), "status", "--porcelain", "--", "."],
+                           capture_output=True, text=True).stdout.strip()
+    return run.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def release_id(now: datetime, sha: str) -> str:
+    """Sortable and readable: UTC time to the second, then the git sha."""
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{sha}"
+
+
+def check_app_dir(app_dir: Path) -> None:
+    missing = [name for name in ("requirements.txt",) if not (app_dir / name).is_file()]
+    if not any((app_dir / n).is_file() for n in ("pyproject.toml", "setup.py")):
+        missing.append("pyproject.toml (or setup.py)")
+    if missing:
+        raise ArtifactError(f"{app_dir} is not an app the kit can build: missing "
+                            f"{', '.join(missing)} (see docs/app-contract.md)")
+    for line in (app_dir / "requirements.txt").read_text().splitlines():
+        req = line.split("#", 1)[0].strip()
+        if req and not req.startswith("-") and "==" not in req:
+            raise ArtifactError(f"{app_dir}/requirements.txt: {req!r} is not pinned with '=='; "
+                                "the wheelhouse must be exact")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
+          say=print) -> Artifact:
+    """Build (or reuse) the release artifact of `app_dir` for hosts running `python`."""
+    app_dir = app_dir.resolve()
+    check_app_dir(app_dir)
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != python:
+        raise ArtifactError(f"hosts run Python {python} but the control node builds with "
+                            f"{here}; build from a Python {python} environment")
+    key = content_hash(app_dir, python)
+    slot = cache_dir / key
+    if (slot / "manifest.json").is_file():
+        manifest = json.loads((slot / "manifest.json").read_text())
+        say(f"artifact: {manifest['release_id']} reused (same content {key})")
+        return Artifact(manifest["release_id"], slot / manifest["archive"], manifest)
+
+    started = time.monotonic()
+    rid = release_id(datetime.now(UTC), git_sha(app_dir))
+    say(f"artifact: building {rid} from {app_dir}")
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-build-") as tmp:
+        stage = Path(tmp) / rid
+        src, wheels = stage / "src", stage / "wheels"
+        for rel in _shipped(app_dir):
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(app_dir / rel, src / rel)
+        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
+               "--wheel-dir", str(wheels)]
+        for args in (["-r", str(src / "requirements.txt")], ["--no-deps", str(src)]):
+            run = subprocess.run(pip + args, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise ArtifactError(f"pip wheel {' '.join(args)} failed:\n{run.stderr[-3000:]}")
+        # setuptools leaves build litter in the source copy; it must not ship.
+        for litter in list(src.glob("*.egg-info")) + [src / "build"]:
+            shutil.rmtree(litter, ignore_errors=True)
+        known = {p.name for p in wheels.iterdir()}
+        app_wheels = [w for w in known if _is_app_wheel(w, src)]
+        if len(app_wheels) != 1:
+            raise ArtifactError(f"expected one wheel of the app itself, found {app_wheels}")
+        files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        manifest = {
+            "release_id": rid,
+            "content": key,
+            "git_sha": rid.split("-", 1)[1],
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": python,
+            "app_wheel": app_wheels[0],
+            "archive": f"{rid}.tar.gz",
+            "files": {f: _sha256(stage / f) for f in files},
+        }
+        (stage / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        slot.mkdir(parents=True, exist_ok=True)
+        partial = slot / (manifest["archive"] + ".partial")
+        with tarfile.open(partial, "w:gz") as archive:
+            archive.add(stage, arcname=rid)
+        partial.rename(slot / manifest["archive"])
+        # Written last: its presence is what marks the slot complete.
+        (slot / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    say(f"artifact: built {rid} in {time.monotonic() - started:.1f}s "
+        f"({len(known)} wheels)")
+    return Artifact(rid, slot / manifest["archive"], manifest)
+
+
+def _is_app_wheel(wheel: str, src: Path) -> bool:
+    """The app's wheel is the one whose distribution name matches the project's name."""
+    name = _project_name(src)
+    return wheel.split("-", 1)[0].lower() == name.replace("-", "_").lower()
+
+
+def _project_name(src: Path) -> str:
+    import tomllib
+
+    pyproject = src / "pyproject.toml"
+    if pyproject.is_file():
+        data = tomllib.loads(pyproject.read_text())
+        if "project" in data and "name" in data["project"]:
+            return data["project"]["name"]
+    raise ArtifactError(f"{src}: cannot tell the project's name (pyproject [project] name)")
+
+
+def verify(path: Path) -> dict:
+    """Check every file of an artifact against its manifest; return the manifest."""
+    with tarfile.open(path) as archive:
+        members = {m.name: m for m in archive.getmembers() if m.isfile()}
+        manifest_name = next((n for n in members if n.endswith("/manifest.json")), None)
+        if manifest_name is None:
+            raise ArtifactError(f"{path}: no manifest.json")
+        prefix = manifest_name.rsplit("/", 1)[0]
+        manifest = json.load(archive.extractfile(members[manifest_name]))
+        for rel, expected in manifest["files"].items():
+            member = members.get(f"{prefix}/{rel}")
+            if member is None:
+                raise ArtifactError(f"{path}: {rel} is listed in the manifest but missing")
+            actual = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
+            if actual != expected:
+                raise ArtifactError(f"{path}: checksum mismatch for {rel}")
+    return manifest

@@ -1,0 +1,25 @@
+"""The audit trail: one JSON line per deploy, rollback or node change, kept on the lock host."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from fleet.lock import STATE_DIR
+from fleet.remote import Runner
+
+AUDIT_FILE = f"{STATE_DIR}/audit.jsonl"
+
+
+def record(runner: Runner, entry: dict, path: str = AUDIT_FILE) -> None:
+    line = json.dumps(entry, sort_keys=True)
+    directory = path.rsplit("/", 1)[0]
+    res = runner.run(f"mkdir -p {shlex.quote(directory)} && "
+                     f"printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(path)}")
+    if not res.ok:
+        raise RuntimeError(f"could not write the audit record on {runner.name}: {res.stderr}")
+
+
+def last(runner: Runner, count: int = 10, path: str = AUDIT_FILE) -> list[dict]:
+    res = runner.run(f"tail -n {int(count)} {shlex.quote(path)} 2>/dev/null || true")
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
