@@ -126,7 +126,10 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             shutil.copy2(app_dir / rel, src / rel)
         pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
                "--wheel-dir", str(wheels)]
-        for args in (["-r", str(src / "requirements.txt")], ["--no-deps", str(src)]):
+        jobs = [["--no-deps", str(src)]]
+        if _has_requirements(src / "requirements.txt"):
+            jobs.insert(0, ["-r", str(src / "requirements.txt")])
+        for args in jobs:
             run = subprocess.run(pip + args, capture_output=True, text=True)
             if run.returncode != 0:
                 raise ArtifactError(f"pip wheel {' '.join(args)} failed:\n{run.stderr[-3000:]}")
@@ -159,6 +162,21 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
     say(f"artifact: built {rid} in {time.monotonic() - started:.1f}s "
         f"({len(known)} wheels)")
     return Artifact(rid, slot / manifest["archive"], manifest)
+
+
+def _has_requirements(path: Path) -> bool:
+    return any(line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+
+
+def checkout(ref: str, subdir: str, dest: Path, repo: Path = Path(".")) -> Path:
+    """Export `subdir` of git `ref` into `dest` (for `fab deploy --ref`); return the app dir."""
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref, "--",
+                              subdir], capture_output=True)
+    if archive.returncode != 0:
+        raise ArtifactError(f"git ref {ref!r}: {archive.stderr.decode().strip()}")
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest / subdir
 
 
 def _is_app_wheel(wheel: str, src: Path) -> bool:

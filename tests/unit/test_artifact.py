@@ -1,0 +1,90 @@
+"""Release artifacts built for real with pip, from a tiny app that honours the contract."""
+
+import io
+import json
+import sys
+import tarfile
+from datetime import UTC, datetime
+
+import pytest
+
+from fleet import artifact
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@pytest.fixture
+def app_dir(tmp_path):
+    app = tmp_path / "tinyapp"
+    (app / "tinyapp").mkdir(parents=True)
+    (app / "tinyapp" / "__init__.py").write_text("VERSION = 1\n")
+    (app / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "tinyapp"\nversion = "0.1"\n')
+    (app / "requirements.txt").write_text("# no dependencies\n")
+    (app / ".venv").mkdir()
+    (app / ".venv" / "junk").write_text("never shipped")
+    return app
+
+
+def test_release_id_is_utc_time_then_sha():
+    when = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    assert artifact.release_id(when, "abc1234") == "20260304T050607Z-abc1234"
+
+
+def test_build_ships_app_and_wheel_with_checksums_and_reuses_same_content(app_dir, tmp_path):
+    cache = tmp_path / "cache"
+    first = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    manifest = artifact.verify(first.path)
+    assert manifest["release_id"] == first.release_id
+    assert first.app_wheel.startswith("tinyapp-0.1-")
+    assert "src/tinyapp/__init__.py" in manifest["files"]
+    assert f"wheels/{first.app_wheel}" in manifest["files"]
+    assert not any(".venv" in f or "egg-info" in f for f in manifest["files"])
+
+    again = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    assert again == first
+
+    (app_dir / "tinyapp" / "__init__.py").write_text("VERSION = 2\n")
+    changed = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    assert changed.manifest["content"] != first.manifest["content"]
+
+
+def test_tampered_artifact_fails_verification(app_dir, tmp_path):
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    tampered = tmp_path / "tampered.tar.gz"
+    with tarfile.open(built.path) as src, tarfile.open(tampered, "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name.endswith("tinyapp/__init__.py"):
+                payload = b"VERSION = 666\n"
+                member.size = len(payload)
+                data = io.BytesIO(payload)
+            dst.addfile(member, data)
+    with pytest.raises(artifact.ArtifactError, match="checksum mismatch for src/tinyapp"):
+        artifact.verify(tampered)
+
+
+def test_unpinned_requirement_is_refused_naming_it(app_dir, tmp_path):
+    (app_dir / "requirements.txt").write_text("flask>=3\n")
+    with pytest.raises(artifact.ArtifactError, match="'flask>=3' is not pinned"):
+        artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_dir_without_project_file_is_refused(tmp_path):
+    (tmp_path / "requirements.txt").write_text("")
+    with pytest.raises(artifact.ArtifactError, match="missing pyproject.toml"):
+        artifact.build(tmp_path, PYTHON, tmp_path / "cache", say=lambda _: None)
+
+
+def test_other_host_python_is_refused(app_dir, tmp_path):
+    with pytest.raises(artifact.ArtifactError, match="hosts run Python 3.99"):
+        artifact.build(app_dir, "3.99", tmp_path / "cache", say=lambda _: None)
+
+
+def test_manifest_is_written_last(app_dir, tmp_path):
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    slot = built.path.parent
+    assert json.loads((slot / "manifest.json").read_text())["archive"] == built.path.name
+    assert not list(slot.glob("*.partial"))
