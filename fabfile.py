@@ -12,7 +12,7 @@ from invoke import Collection, Exit
 
 from fleet import engine, report
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
-from fleet.topology import TopologyError, default_topology
+from fleet.topology import HostSpec, TopologyError, default_topology
 
 
 def _sandbox() -> Sandbox:
@@ -40,6 +40,23 @@ def up(c, apps="2", workers="1"):
     print(_status_table(sandbox))
     print(f"inventory: {sandbox.inventory_path}")
     print(f"load balancer: {'  '.join(sandbox.urls()) or 'not published'}")
+
+
+@task(help={"name": "new host name, e.g. app3",
+            "group": "inventory group(s), comma-separated: app, workers, ..."})
+def add(c, name, group):
+    """Create one more sandbox host on the sandbox network and add it to the inventory."""
+    try:
+        spec = HostSpec(name, tuple(g.strip() for g in group.split(",") if g.strip()))
+        sandbox = _sandbox()
+        if not sandbox.hosts():
+            raise SandboxError("the sandbox is not running; start it with `fab sandbox.up`")
+        if "beat" in spec.groups:
+            raise SandboxError("the sandbox already has its single beat host (worker1)")
+        sandbox.up([spec])
+    except (TopologyError, SandboxError) as exc:
+        raise Exit(f"sandbox.add: {exc}") from None
+    print(_status_table(sandbox))
 
 
 @task
@@ -77,4 +94,4 @@ def ssh(c, host):
 
 
 ns = Collection()
-ns.add_collection(Collection("sandbox", up, down, status, ssh))
+ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

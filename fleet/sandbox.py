@@ -29,6 +29,7 @@ LABEL = "org.flaskfleet.sandbox"
 GROUPS_LABEL = "org.flaskfleet.groups"
 ADMIN_UID = 1000  # the `fleet` user of the host image
 BOOT_TIMEOUT_S = 120
+FACT_CACHE = Path(".cache/facts")  # as set in ansible.cfg
 # Every capability except SYS_RESOURCE, which this kind of VM cannot grant (so --privileged
 # fails), and BPF/PERFMON, which this Docker does not know. See ENVIRONMENT.md.
 CAPABILITIES = (
@@ -251,6 +252,9 @@ class Sandbox:
         for container in self._containers():
             container.remove(force=True, v=True)
             removed.append(f"container {container.name}")
+            # Ansible's cached facts describe the host that is now gone.
+            host = container.labels.get("org.flaskfleet.host", "")
+            (self.root / FACT_CACHE / host).unlink(missing_ok=True)
         network = self._network()
         if network is not None:
             network.remove()

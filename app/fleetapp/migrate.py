@@ -14,14 +14,12 @@ from sqlalchemy import Connection
 SCRIPT_LOCATION = "fleetapp:migrations"
 
 
-def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
-    """A Config that needs no alembic.ini: env.py takes the URL or connection from attributes."""
+def alembic_config(url: str | None = None) -> Config:
+    """A Config that needs no alembic.ini; env.py takes the URL from its attributes."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     if url is not None:
         config.attributes["url"] = url
-    if connection is not None:
-        config.attributes["connection"] = connection
     return config
 
 

@@ -43,6 +43,11 @@ def test_401_json(client: FlaskClient) -> None:
     assert_json_error(client.get("/api/stars"), 401)
 
 
+def test_401_import_needs_login(client: FlaskClient) -> None:
+    response = client.post("/api/papers/import", json={"papers": [paper(1)]})
+    assert assert_json_error(response, 401)["error"] == "authentication required"
+
+
 def test_403_import_needs_admin(user_client: FlaskClient) -> None:
     response = user_client.post("/api/papers/import", json={"papers": [paper(1)]})
     assert assert_json_error(response, 403)["error"] == "administrator rights required"

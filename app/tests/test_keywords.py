@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 from helpers import import_batch, paper
+from kombu.exceptions import OperationalError as BrokerError
+
+from fleetapp import tasks
 
 
 def test_subscribe_list_unsubscribe(user_client: FlaskClient) -> None:
@@ -74,3 +78,15 @@ def test_imported_papers_are_matched_to_existing_keywords(admin_client: FlaskCli
     import_batch(admin_client, [paper(1, title="Raft, revisited"), paper(2, title="Other")])
     result = admin_client.post("/api/papers/query", json={"keywords": ["raft"]}).get_json()
     assert [p["title"] for p in result["items"]] == ["Raft, revisited"]
+
+
+def test_subscription_survives_a_broker_outage(
+    user_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broker_down(*_args: object) -> None:
+        raise BrokerError("connection refused")
+
+    monkeypatch.setattr(tasks.match_keyword, "delay", broker_down)
+    response = user_client.post("/api/keywords/subscribe", json={"keyword": "raft"})
+    assert response.status_code == 201
+    assert user_client.get("/api/keywords/subscriptions").get_json()["keywords"] == ["raft"]

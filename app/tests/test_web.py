@@ -74,3 +74,19 @@ def test_missing_manifest_names_the_fix(
     app.extensions[assets.MANIFEST_KEY] = {}
     with app.test_request_context("/"), pytest.raises(RuntimeError, match="not in the manifest"):
         assets.asset_url("app.js")
+
+
+def test_assets_command_builds_the_manifest(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.js").write_text("console.log(1)")
+    monkeypatch.setattr(
+        "fleetapp.cli.build_assets", lambda: assets.build_assets(source, tmp_path / "out")
+    )
+    result = app.test_cli_runner().invoke(args=["assets"])
+    assert result.exit_code == 0
+    hashed = assets.hashed_name(Path("app.js"), b"console.log(1)")
+    assert result.output == f"app.js -> {hashed}\n"
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == {"app.js": hashed}

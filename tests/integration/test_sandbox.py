@@ -9,6 +9,7 @@ from pathlib import Path
 
 import docker
 import pytest
+import yaml
 from fabric import Connection
 
 from fleet.sandbox import LABEL, Sandbox, SandboxError
@@ -57,6 +58,12 @@ def test_two_host_sandbox_answers_ansible_and_fabric_then_leaves_nothing(client,
         again = sandbox.up(specs, http_port=None, https_port=None)
         assert again == sandbox.hosts()
         assert sorted(c.id for c in _owned(client, name)[0]) == ids
+
+        # Adding a host (as `fab sandbox.add` does) keeps the others and registers the new one.
+        sandbox.up([HostSpec("app2", ("app",))], http_port=None, https_port=None)
+        assert {c.id for c in _owned(client, name)[0]} > set(ids)
+        assert set(yaml.safe_load(sandbox.inventory_path.read_text())
+                   ["all"]["children"]["app"]["hosts"]) == {"app1", "app2"}
     finally:
         removed = sandbox.down()
     assert any(r.startswith("network ") for r in removed)

@@ -197,7 +197,7 @@
               : null,
             paper.title,
           ]),
-          h("div", { class: "muted" }, `${paper.published_on} · ${paper.authors.join(", ")}`),
+          h("div", { class: "muted" }, [paper.published_on, paper.authors.join(", ")].filter(Boolean).join(" · ")),
           h("div", { class: "row" }, paper.keywords.map((k) => h("span", { class: "chip", key: k }, k))),
         ]);
       }

@@ -99,7 +99,7 @@ def login() -> Response:
         # One message for unknown e-mail and wrong password: no account enumeration.
         raise ApiError(401, "invalid credentials", {"password": "wrong e-mail or password"})
     assert user is not None
-    user.last_login_at = utcnow()
+    user.update(last_login_at=utcnow())
     db.session.commit()
     login_user(user)
     return jsonify({"user": user.to_dict()})

@@ -13,7 +13,7 @@ from fleetapp.extensions import create_db_engine, wait_for_database
 from fleetapp.models import Base
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 log = logging.getLogger("alembic.env")
 
@@ -36,12 +36,8 @@ def _run(connection: Connection) -> None:
 
 
 def main() -> None:
-    # Callers inside the app (flask db upgrade, tests) hand over a connection or a URL.
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
     settings = load_migration_settings()
+    # `flask db upgrade` and the tests pass the URL; the alembic command reads the environment.
     url = config.attributes.get("url") or settings.url
     if context.is_offline_mode():
         _configure(url=url, literal_binds=True)
