@@ -52,7 +52,7 @@ def _finish_request(response: Response) -> Response:
         response.headers.setdefault(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if request.blueprint in ("api", "ops"):
+    if request.path.startswith("/api/") or request.blueprint == "ops":
         # API answers depend on the session cookie and health answers must be live: no HTTP
         # cache may keep either (the paper cache lives in Redis, behind the app).
         response.headers.setdefault("Cache-Control", "no-store")

@@ -110,3 +110,7 @@ def test_non_api_errors_stay_html(client: FlaskClient) -> None:
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+def test_api_errors_are_never_cached(client: FlaskClient) -> None:
+    assert client.get("/api/nothing-here").headers["Cache-Control"] == "no-store"
