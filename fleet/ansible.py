@@ -1,0 +1,198 @@
+"""Run Ansible from the kit: progress per task and host while it runs, a summary at the end.
+
+ansible-playbook's own output is passed through line by line (task banners and one line per
+host and task), the wall time of each task is measured from the banners, and the PLAY RECAP is
+parsed into per-host counts so callers can tell a no-op run (changed=0 everywhere) from one that
+changed something.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ANSIBLE_CFG = ROOT / "ansible.cfg"
+
+Say = Callable[[str], None]
+
+RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
+TASK_BANNER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\]")
+PLAY_BANNER = re.compile(r"^PLAY \[(?P<name>.*)\]")
+ONE_LINE = re.compile(r"^(?P<host>\S+) \| (?P<status>[A-Z!]+)(?: \| rc=\d+)?(?: \|| =>|:)\s*(?P<rest>.*)$")
+
+
+@dataclass(frozen=True)
+class HostRecap:
+    ok: int = 0
+    changed: int = 0
+    unreachable: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rescued: int = 0
+    ignored: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self.unreachable == 0 and self.failed == 0
+
+
+@dataclass
+class PlaybookResult:
+    returncode: int
+    recap: dict[str, HostRecap]
+    elapsed: float
+    task_times: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and all(r.healthy for r in self.recap.values())
+
+    @property
+    def changed(self) -> dict[str, int]:
+        return {host: r.changed for host, r in self.recap.items()}
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        return sorted(h for h, r in self.recap.items() if not r.healthy)
+
+
+def parse_recap(output: str) -> dict[str, HostRecap]:
+    """Per-host counts of the last PLAY RECAP in ansible-playbook's output."""
+    recap: dict[str, HostRecap] = {}
+    lines = output.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("PLAY RECAP")]
+    if not starts:
+        return recap
+    for line in lines[starts[-1] + 1:]:
+        match = RECAP_LINE.match(line.strip())
+        if not match:
+            if line.strip():
+                continue
+            break
+        counts = dict(pair.split("=") for pair in match["counts"].split())
+        known = {k: int(v) for k, v in counts.items() if k in HostRecap.__dataclass_fields__}
+        recap[match["host"]] = HostRecap(**known)
+    return recap
+
+
+def tool(name: str) -> str:
+    """An Ansible executable from the kit's venv (beside this Python), else from PATH."""
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: run `make venv`")
+    return found
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("ANSIBLE_CONFIG", str(ANSIBLE_CFG))
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    # Same venv first on PATH, so modules run locally (and molecule helpers) find it.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+class _TaskClock:
+    """Wall time per task, measured between consecutive task banners."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._current: str | None = None
+        self._since = time.monotonic()
+
+    def banner(self, name: str | None) -> None:
+        now = time.monotonic()
+        if self._current is not None:
+            self.times[self._current] = self.times.get(self._current, 0.0) + now - self._since
+        self._current, self._since = name, now
+
+
+def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
+                 check: bool = False, extra_args: Sequence[str] = (),
+                 say: Say = print) -> PlaybookResult:
+    """Run a playbook, echoing its progress; return the exit code, recap and timings."""
+    command = [tool("ansible-playbook"), "-i", str(inventory), str(playbook)]
+    if limit:
+        command += ["--limit", limit]
+    if check:
+        command += ["--check", "--diff"]
+    command += list(extra_args)
+    clock = _TaskClock()
+    captured: list[str] = []
+    started = time.monotonic()
+    with subprocess.Popen(command, cwd=ROOT, env=environment(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.rstrip("\n")
+            captured.append(line)
+            task = TASK_BANNER.match(line)
+            if task:
+                clock.banner(task["name"])
+            elif PLAY_BANNER.match(line) or line.startswith("PLAY RECAP"):
+                clock.banner(None)
+            if line.strip():
+                say(line)
+        returncode = process.wait()
+    clock.banner(None)
+    return PlaybookResult(returncode=returncode, recap=parse_recap("\n".join(captured)),
+                          elapsed=time.monotonic() - started, task_times=clock.times)
+
+
+def timing_summary(result: PlaybookResult, top: int = 10) -> list[str]:
+    """The slowest tasks and the total, as report lines."""
+    lines = [f"{'task':<70} {'seconds':>8}"]
+    slowest = sorted(result.task_times.items(), key=lambda kv: kv[1], reverse=True)[:top]
+    lines += [f"{name[:70]:<70} {seconds:8.1f}" for name, seconds in slowest]
+    lines.append(f"{'total':<70} {result.elapsed:8.1f}")
+    return lines
+
+
+def parse_ping(output: str) -> dict[str, str | None]:
+    """Host -> None when `ansible -m ping -o` reached it, else the reason it did not."""
+    status: dict[str, str | None] = {}
+    for line in output.splitlines():
+        match = ONE_LINE.match(line.strip())
+        if not match:
+            continue
+        ok = match["status"] == "SUCCESS"
+        reason = match["rest"]
+        found = re.search(r'"msg":\s*"((?:[^"\\]|\\.)*)"', reason)
+        status[match["host"]] = None if ok else (found.group(1) if found else reason)[:300]
+    return status
+
+
+def ping(inventory: Path, limit: str | None = None, timeout: int = 15) -> dict[str, str | None]:
+    """Reach every (limited) host over SSH with its real connection settings."""
+    command = [tool("ansible"), "all", "-i", str(inventory), "-m", "ansible.builtin.ping",
+               "-o", "-T", str(timeout)]
+    if limit:
+        command += ["--limit", limit]
+    result = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True,
+                            text=True)
+    return parse_ping(result.stdout + "\n" + result.stderr)
+
+
+def list_hosts(inventory: Path, limit: str | None = None) -> list[str]:
+    """The hosts a run would target (Ansible resolves the limit pattern)."""
+    command = [tool("ansible"), "all", "-i", str(inventory), "--list-hosts"]
+    if limit:
+        command += ["--limit", limit]
+    result = subprocess.run(command, cwd=ROOT, env=environment(), capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        return []
+    return [line.strip() for line in result.stdout.splitlines()[1:] if line.strip()]
