@@ -10,16 +10,31 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from fleet import image
+from fleet.remote import SSHRunner
 from fleet.sandbox import Sandbox
 from fleet.topology import default_topology
 
 OUT_DIR = Path("bench")
+ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
+# Which roles a host's groups bring, besides common (as playbooks/site.yml applies them).
+GROUP_ROLES = {
+    "mariadb": {"db"},
+    "redis": {"redis"},
+    "supervisor": {"app", "workers", "beat"},
+    "app": {"app", "workers", "beat"},
+    "nginx": {"loadbalancers"},
+}
 BENCH_SANDBOX = "ffbench"
 
 
@@ -50,6 +65,71 @@ def measure_sandbox(repeat: int = 3) -> dict[str, dict]:
     return results
 
 
+def role_packages(role: str) -> list[str]:
+    """The Debian packages a role installs by default, read from its defaults."""
+    defaults = yaml.safe_load((ROLES_DIR / role / "defaults" / "main.yml").read_text()) or {}
+    found: list[str] = []
+    for name, value in defaults.items():
+        if name.endswith("_packages") and isinstance(value, list):
+            found += [v for v in value if "{{" not in str(v)]
+        elif name.endswith("_package") and isinstance(value, str) and "{{" not in value:
+            found.append(value)
+    return found
+
+
+def floor_packages(groups: tuple[str, ...]) -> list[str]:
+    """What a plain apt-get would install on a host of these groups: the provisioning floor."""
+    roles = ["common"]
+    for role, members in GROUP_ROLES.items():
+        if set(groups) & members:
+            roles.append(role)
+    return sorted({p for role in roles for p in role_packages(role)})
+
+
+def _apt_floor(sandbox: Sandbox) -> None:
+    """Every host installs its packages with one plain apt-get, all hosts in parallel."""
+    def install(host) -> None:
+        runner = SSHRunner(host.name, host.address, "fleet", str(sandbox.key_path))
+        packages = " ".join(floor_packages(host.groups))
+        res = runner.run("export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+                         f"apt-get install -y -qq --no-install-recommends {packages}")
+        runner.close()
+        if not res.ok:
+            raise RuntimeError(f"{host.name}: apt-get failed: {res.stderr[-500:]}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(install, sandbox.hosts()))
+
+
+def _fab(*args: str) -> None:
+    run = subprocess.run([str(Path(sys.executable).parent / "fab"), *args],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise RuntimeError(f"fab {' '.join(args)} failed:\n{run.stdout[-2000:]}{run.stderr}")
+
+
+def measure_provision() -> dict[str, dict]:
+    """Cold provision of the default sandbox vs the plain-apt floor, and a no-op re-run.
+
+    Uses (and recreates) the default sandbox: provisioning is measured where operators run it.
+    """
+    sandbox = Sandbox(say=lambda _: None)
+    specs = default_topology()
+
+    def fresh() -> None:
+        sandbox.down()
+        sandbox.up(specs)
+
+    fresh()
+    floor = timed(lambda: _apt_floor(sandbox), 1)
+    fresh()
+    cold = timed(lambda: _fab("provision"), 1)
+    noop = timed(lambda: _fab("provision"), 2)
+    return {"plain parallel apt-get install, 5 fresh hosts (floor)": floor,
+            "fab provision, 5 fresh hosts (cold)": cold,
+            "fab provision, no changes (no-op)": noop}
+
+
 def _summary(samples: list[float]) -> dict:
     return {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
             "samples": samples}
@@ -64,6 +144,7 @@ def markdown(results: dict[str, dict]) -> str:
 
 def main() -> int:
     results = measure_sandbox()
+    results.update(measure_provision())
     OUT_DIR.mkdir(exist_ok=True)
     doc = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
