@@ -11,6 +11,8 @@ from fabric import task
 from invoke import Collection, Exit
 
 from fleet import engine, report
+from fleet import provision as provisioning
+from fleet import verify as verification
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
 from fleet.topology import HostSpec, TopologyError, default_topology
 
@@ -93,5 +95,27 @@ def ssh(c, host):
                       f"fleet@{address}"])
 
 
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)",
+            "limit": "only these hosts or groups (Ansible pattern, e.g. app1 or app:!app2)",
+            "check": "dry run: report what would change, change nothing"})
+def provision(c, env="sandbox", limit=None, check=False):
+    """Provision an environment: pre-flight (inventory, secrets, SSH), then playbooks/site.yml."""
+    try:
+        provisioning.provision(env, limit=limit, check=check)
+    except provisioning.ProvisionError as exc:
+        raise Exit(f"provision: {exc}") from None
+
+
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)"})
+def verify(c, env="sandbox"):
+    """Check an environment's hosts with the testinfra suite (services, ports, security, TLS)."""
+    try:
+        verification.verify(env)
+    except verification.VerifyError as exc:
+        raise Exit(f"verify: {exc}") from None
+
+
 ns = Collection()
+ns.add_task(provision)
+ns.add_task(verify)
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

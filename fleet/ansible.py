@@ -26,7 +26,10 @@ Say = Callable[[str], None]
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
 TASK_BANNER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\]")
 PLAY_BANNER = re.compile(r"^PLAY \[(?P<name>.*)\]")
-ONE_LINE = re.compile(r"^(?P<host>\S+) \| (?P<status>[A-Z!]+)(?: \| rc=\d+)?(?: \|| =>|:)\s*(?P<rest>.*)$")
+RESULT_LINE = re.compile(
+    r"^(?:ok|changed|skipping|failed|fatal|unreachable|included): \[(?P<host>[^\]]+)\]")
+ONE_LINE = re.compile(
+    r"^(?P<host>\S+) \| (?P<status>[A-Z!]+)(?: \| rc=\d+)?(?: \|| =>|:)\s*(?P<rest>.*)$")
 
 
 @dataclass(frozen=True)
@@ -100,24 +103,44 @@ def environment() -> dict[str, str]:
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
-    # Same venv first on PATH, so modules run locally (and molecule helpers) find it.
+    # The venv first on PATH: ansible-playbook runs helpers (ansible-config, ...) from PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 
 class _TaskClock:
-    """Wall time per task, measured between consecutive task banners."""
+    """Wall time per task: each host's time between its results, attributed to the task.
+
+    The default callback prints a task's banner again before a result of another task, so
+    the last banner seen always names the task a result line belongs to, even with the free
+    strategy. A task's time is its slowest host's.
+    """
 
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
-        self._current: str | None = None
-        self._since = time.monotonic()
+        self._task: str | None = None
+        self._last: dict[str, float] = {}
+        self._spent: dict[tuple[str, str], float] = {}
+        self._play_start = time.monotonic()
 
-    def banner(self, name: str | None) -> None:
-        now = time.monotonic()
-        if self._current is not None:
-            self.times[self._current] = self.times.get(self._current, 0.0) + now - self._since
-        self._current, self._since = name, now
+    def line(self, line: str) -> None:
+        banner = TASK_BANNER.match(line)
+        if banner:
+            self._task = banner["name"]
+            return
+        if PLAY_BANNER.match(line):
+            self._play_start = time.monotonic()
+            self._last.clear()
+            return
+        result = RESULT_LINE.match(line)
+        if result and self._task:
+            now = time.monotonic()
+            host = result["host"]
+            spent = now - self._last.get(host, self._play_start)
+            self._last[host] = now
+            key = (self._task, host)
+            self._spent[key] = self._spent.get(key, 0.0) + spent
+            self.times[self._task] = max(self.times.get(self._task, 0.0), self._spent[key])
 
 
 def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
@@ -139,15 +162,10 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
         for raw in process.stdout:
             line = raw.rstrip("\n")
             captured.append(line)
-            task = TASK_BANNER.match(line)
-            if task:
-                clock.banner(task["name"])
-            elif PLAY_BANNER.match(line) or line.startswith("PLAY RECAP"):
-                clock.banner(None)
+            clock.line(line)
             if line.strip():
                 say(line)
         returncode = process.wait()
-    clock.banner(None)
     return PlaybookResult(returncode=returncode, recap=parse_recap("\n".join(captured)),
                           elapsed=time.monotonic() - started, task_times=clock.times)
 

@@ -1,0 +1,81 @@
+"""`fab provision`: pre-flight, then playbooks/site.yml, then a summary.
+
+Nothing is changed on any host until the pre-flight has passed: the inventory is valid (groups,
+types, secrets) and every targeted host answers over SSH.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet import ansible, inventory, report, secrets
+
+SITE = ansible.ROOT / "playbooks" / "site.yml"
+
+
+class ProvisionError(RuntimeError):
+    """Provisioning could not start or did not finish; the message says why."""
+
+
+@dataclass
+class Provisioned:
+    env: str
+    result: ansible.PlaybookResult
+    preflight_seconds: float
+
+
+def preflight(env: str, limit: str | None = None, say: ansible.Say = print,
+              root: Path = inventory.INVENTORY_ROOT) -> inventory.Inventory:
+    """Check the inventory and reach every targeted host; raise ProvisionError if not."""
+    path = inventory.inventory_dir(env, root)
+    if env == inventory.SANDBOX_ENV and path.is_dir():
+        generated = secrets.ensure_sandbox_secrets(path)
+        if generated:
+            say(f"pre-flight: generated sandbox secrets {', '.join(generated)} "
+                f"into {path / secrets.SECRETS_FILE}")
+    try:
+        inv = inventory.check(env, root)
+    except inventory.InventoryError as exc:
+        raise ProvisionError(f"pre-flight failed, nothing was changed.\n{exc}") from None
+    for warning in inv.warnings:
+        say(f"pre-flight: warning: {warning}")
+    targets = ansible.list_hosts(inv.path, limit) if limit else inv.hosts
+    if not targets:
+        raise ProvisionError(f"pre-flight failed: --limit {limit!r} matches no host of {env}")
+    reached = ansible.ping(inv.path, limit)
+    problems = [f"{host}: {reached[host] if host in reached else 'no answer'}"
+                for host in targets if reached.get(host, "no answer") is not None]
+    if problems:
+        raise ProvisionError("pre-flight failed, nothing was changed: unreachable host(s)\n"
+                             + "\n".join(f"  - {p}" for p in problems))
+    say(f"pre-flight: inventory '{env}' valid, {len(targets)} host(s) reachable")
+    return inv
+
+
+def provision(env: str = inventory.SANDBOX_ENV, limit: str | None = None, check: bool = False,
+              say: ansible.Say = print) -> Provisioned:
+    """Provision an environment (site.yml); raise ProvisionError on any failure."""
+    started = time.monotonic()
+    inv = preflight(env, limit, say)
+    preflight_seconds = time.monotonic() - started
+    result = ansible.run_playbook(SITE, inv.path, limit=limit, check=check, say=say)
+    done = Provisioned(env=env, result=result, preflight_seconds=preflight_seconds)
+    say("")
+    say(summary(done))
+    if not result.ok:
+        failed = ", ".join(result.failed_hosts) or "see the output above"
+        raise ProvisionError(f"provision of {env} failed (exit {result.returncode}) on: {failed}")
+    return done
+
+
+def summary(done: Provisioned) -> str:
+    """Per-host recap and the slowest tasks, for the end of a run."""
+    rows = [(host, r.ok, r.changed, r.failed, r.unreachable)
+            for host, r in sorted(done.result.recap.items())]
+    lines = [report.table(("host", "ok", "changed", "failed", "unreachable"), rows), ""]
+    lines += ansible.timing_summary(done.result)
+    lines.append(f"pre-flight {done.preflight_seconds:.1f}s, "
+                 f"playbook {done.result.elapsed:.1f}s")
+    return "\n".join(lines)

@@ -1,0 +1,354 @@
+"""Every template in templates/ renders with sample variables, and what it renders is valid.
+
+The sample variables are the roles' own defaults, resolved the way Ansible would for one
+all-in-one host, so a template and the defaults it relies on cannot drift apart. Templates are
+plain Jinja2; the few Ansible filters they use are provided here with the same behaviour.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+from jinja2.nativetypes import NativeEnvironment
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+ROLES = ROOT / "roles"
+ADDRESS = "10.0.0.5"
+
+TRICKY = "it's a $HOME \"quoted\" value; with spaces & `ticks`"
+SAMPLE_SECRETS = {
+    "app_secret_key": TRICKY,
+    "mariadb_app_password": "app/pw:with@chars",
+    "mariadb_migration_password": "migrate-pw",
+    "redis_password": "redis-pw",
+}
+
+
+def _regex_replace(value: str, pattern: str, replacement: str = "") -> str:
+    return re.sub(pattern, replacement, value)
+
+
+def _bool(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
+
+
+def _hash(value: str, algorithm: str = "sha1") -> str:
+    return hashlib.new(algorithm, str(value).encode()).hexdigest()
+
+
+def _combine(*mappings: dict) -> dict:
+    merged: dict = {}
+    for mapping in mappings:
+        merged.update(mapping)
+    return merged
+
+
+def _extract(item: Any, container: Any, key: Any = None) -> Any:
+    value = container[item]
+    return value[key] if key is not None else value
+
+
+ANSIBLE_FILTERS = {
+    "bool": _bool, "combine": _combine, "extract": _extract, "hash": _hash,
+    "quote": lambda v: shlex.quote(str(v)), "regex_replace": _regex_replace,
+}
+
+
+def _configure(env: jinja2.Environment) -> jinja2.Environment:
+    env.filters.update(ANSIBLE_FILTERS)
+    return env
+
+
+def resolve_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every role default, templated against one host that is in every group."""
+    hostvars_self: dict[str, Any] = {"fleet_private_address": ADDRESS}
+    context: dict[str, Any] = {
+        "inventory_hostname": "aio1",
+        "fleet_private_address": ADDRESS,
+        "groups": {g: ["aio1"] for g in
+                   ("loadbalancers", "app", "workers", "beat", "db", "redis")},
+        "hostvars": {"aio1": hostvars_self},
+        "ansible_facts": {"memtotal_mb": 4096, "processor_vcpus": 2,
+                          "virtualization_role": "host", "virtualization_type": ""},
+        "role_path": str(ROLES / "app"),
+        **SAMPLE_SECRETS,
+    }
+    for defaults in sorted(ROLES.glob("*/defaults/main.yml")):
+        context.update(yaml.safe_load(defaults.read_text()))
+    context.update(overrides)
+    native = _configure(NativeEnvironment(undefined=jinja2.ChainableUndefined))
+    for _ in range(12):
+        pending = False
+        for name, value in list(context.items()):
+            rendered = _render_value(native, value, context)
+            if rendered != value:
+                context[name] = rendered
+                pending = True
+        if not pending:
+            break
+    return context
+
+
+def _render_value(env: NativeEnvironment, value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str) and "{{" in value:
+        return env.from_string(value).render(context)
+    if isinstance(value, list):
+        return [_render_value(env, v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(env, v, context) for k, v in value.items()}
+    return value
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    # The template module's settings: trim_blocks on, trailing newline kept.
+    env = _configure(jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, keep_trailing_newline=True))
+    return env.get_template(template).render(context)
+
+
+@pytest.fixture()
+def context(tmp_path) -> dict[str, Any]:
+    return resolve_defaults({
+        "app_env_file": str(tmp_path / "app.env"),
+        "app_current_dir": str(tmp_path / "current"),
+        "app_celery_autostart": False,
+        "app_autostart": False,
+        "celery_autostart": True,
+        "nginx_tls_mode": "self_signed",
+    })
+
+
+ALL_TEMPLATES = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.j2"))
+
+
+def test_templates_exist():
+    assert len(ALL_TEMPLATES) >= 15
+
+
+@pytest.mark.parametrize("template", ALL_TEMPLATES)
+def test_every_template_renders(template, context):
+    text = render(template, context)
+    assert text.strip()
+    assert "{{" not in text and "{%" not in text
+
+
+def test_every_template_is_used_by_a_role():
+    tasks = "\n".join(p.read_text() for p in ROLES.glob("*/tasks/*.yml"))
+    for template in ALL_TEMPLATES:
+        directory, name = template.split("/", 1)
+        used = f"templates/{template}" in tasks or (
+            f"templates/{directory}/{{{{ item }}}}.j2" in tasks
+            and name.removesuffix(".j2") in tasks)
+        assert used, f"templates/{template} is not rendered by any role"
+
+
+# --- nginx -------------------------------------------------------------------------------
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "site.crt", directory / "site.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.skipif(not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists(),
+                    reason="nginx is not installed (make sysdeps)")
+@pytest.mark.skipif(not shutil.which("openssl"), reason="openssl is not installed")
+def test_rendered_nginx_config_passes_nginx_t(tmp_path):
+    """nginx.conf + upstream + site, rendered into a private prefix, pass `nginx -t`."""
+    for sub in ("conf.d", "log", "tmp", "static", "maintenance"):
+        (tmp_path / sub).mkdir()
+    cert, key = _self_signed(tmp_path)
+    ctx = resolve_defaults({
+        "nginx_conf_dir": str(tmp_path / "conf.d"),
+        "nginx_log_dir": str(tmp_path / "log"),
+        "nginx_temp_dir": str(tmp_path / "tmp"),
+        "nginx_static_root": str(tmp_path / "static"),
+        "nginx_maintenance_dir": str(tmp_path / "maintenance"),
+        "nginx_tls_certificate_path": str(cert),
+        "nginx_tls_key_path": str(key),
+        "nginx_upstream_servers": ["10.0.0.3", "10.0.0.4"],
+        "nginx_upstream_down": ["10.0.0.4"],
+    })
+    main = tmp_path / "nginx.conf"
+    # Dynamic modules load relative to the prefix; this machine's set is no business of ours.
+    main.write_text(render("nginx/nginx.conf.j2", ctx).replace(
+        "include /etc/nginx/modules-enabled/*.conf;", ""))
+    upstream = render("nginx/upstream.conf.j2", ctx)
+    (tmp_path / "conf.d" / "fleetapp-upstream.conf").write_text(upstream)
+    (tmp_path / "conf.d" / "fleetapp.conf").write_text(render("nginx/site.conf.j2", ctx))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    result = subprocess.run([nginx, "-t", "-p", str(tmp_path), "-c", str(main),
+                             "-e", str(tmp_path / "log" / "error.log")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "server 10.0.0.3:8000 max_fails=3 fail_timeout=10s;" in upstream
+    assert "server 10.0.0.4:8000 max_fails=3 fail_timeout=10s down;" in upstream
+
+
+def test_site_behaviour(context):
+    site = render("nginx/site.conf.j2", context)
+    assert "return 301 https://$host$request_uri;" in site
+    assert "listen 443 ssl http2 default_server;" in site
+    assert "proxy_set_header X-Forwarded-Proto $scheme;" in site
+    # Retries only for idempotent requests: nginx's default unless non_idempotent is listed.
+    assert "proxy_next_upstream error timeout http_502 http_503 http_504;" in site
+    assert "non_idempotent;" not in site
+    assert 'add_header Cache-Control "public, max-age=31536000, immutable" always;' in site
+    assert "Strict-Transport-Security" in site
+    assert "if (-f /var/www/fleetapp-maintenance/maintenance.on)" in site
+
+
+def test_site_redirect_keeps_a_published_port(context):
+    site = render("nginx/site.conf.j2", {**context, "nginx_redirect_https_port": 8443})
+    assert "return 301 https://$host:8443$request_uri;" in site
+
+
+def test_no_hsts_when_disabled(context):
+    assert "Strict-Transport-Security" not in render(
+        "nginx/site.conf.j2", {**context, "nginx_hsts_max_age": 0})
+
+
+# --- app ---------------------------------------------------------------------------------
+
+
+def _sourced_env(env_file: Path) -> dict[str, str]:
+    out = subprocess.run(["sh", "-c", 'set -a; . "$1"; env -0', "sh", str(env_file)],
+                         capture_output=True, check=True, env={"PATH": os.environ["PATH"]})
+    pairs = (item.split("=", 1) for item in out.stdout.decode().split("\0") if "=" in item)
+    return dict(pairs)
+
+
+def test_env_file_round_trips_through_sh(context, tmp_path):
+    env_file = Path(context["app_env_file"])
+    env_file.write_text(render("app/app.env.j2", context))
+    values = _sourced_env(env_file)
+    assert values["FLEETAPP_SECRET_KEY"] == TRICKY
+    assert values["FLEETAPP_ENV"] == "production"
+    assert values["FLEETAPP_DATABASE_URL"] == (
+        f"mysql+pymysql://fleetapp:app/pw%3Awith%40chars@{ADDRESS}:3306/fleetapp?charset=utf8mb4")
+    assert values["FLEETAPP_MIGRATION_DATABASE_URL"].startswith("mysql+pymysql://fleetapp_migrate:")
+    cache, broker, results = (values[n] for n in (
+        "FLEETAPP_CACHE_REDIS_URL", "FLEETAPP_BROKER_URL", "FLEETAPP_RESULT_BACKEND"))
+    assert [u.rsplit("/", 1)[1] for u in (cache, broker, results)] == ["0", "1", "2"]
+
+
+def test_env_file_follows_the_inventory_mapping(context):
+    ctx = {**context, "app_env": {"OTHER_APP_DSN": "x"}, "app_extra_env": {"EXTRA": "1"}}
+    text = render("app/app.env.j2", ctx)
+    assert "FLEETAPP" not in text
+    assert "OTHER_APP_DSN=x" in text and "EXTRA=1" in text
+
+
+def test_gunicorn_config_is_python_with_the_env(context, tmp_path):
+    env_file = Path(context["app_env_file"])
+    env_file.write_text(render("app/app.env.j2", context))
+    config = render("app/gunicorn.conf.py.j2", context)
+    namespace: dict[str, Any] = {}
+    exec(compile(config, "gunicorn.conf.py", "exec"), namespace)  # our own template, rendered above
+    assert namespace["bind"] == [f"{ADDRESS}:8000"]
+    assert namespace["workers"] == 5  # 2 cores * 2 + 1
+    assert namespace["graceful_timeout"] == 30
+    assert namespace["max_requests_jitter"] == 100
+    assert f"FLEETAPP_SECRET_KEY={TRICKY}" in namespace["raw_env"]
+
+
+def _program(text: str) -> configparser.SectionProxy:
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read_string(text)
+    (section,) = [s for s in parser.sections() if s.startswith("program:")]
+    return parser[section]
+
+
+def test_gunicorn_program_stops_gracefully(context):
+    program = _program(render("app/gunicorn.supervisor.conf.j2", context))
+    assert int(program["stopwaitsecs"]) > context["app_gunicorn_graceful_timeout"]
+    assert program["stopasgroup"] == "true" and program["killasgroup"] == "true"
+    assert program["autostart"] == "false"
+    assert program["user"] == "fleetapp"
+
+
+def test_celery_programs(context):
+    worker = _program(render("celery/worker.supervisor.conf.j2", context))
+    assert "--hostname fleetapp-worker-%(process_num)d@%%h" in worker["command"]
+    assert int(worker["stopwaitsecs"]) >= 60
+    beat = _program(render("celery/beat.supervisor.conf.j2", context))
+    assert "--schedule /srv/fleetapp/shared/beat/celerybeat-schedule" in beat["command"]
+    assert beat["user"] == "fleetapp"
+
+
+def test_run_wrapper_enters_the_live_release(context, tmp_path):
+    release = tmp_path / "releases" / "20260101T000000Z-abc1234"
+    (release / "venv" / "bin").mkdir(parents=True)
+    Path(context["app_current_dir"]).symlink_to(release)
+    Path(context["app_env_file"]).write_text(render("app/app.env.j2", context))
+    wrapper = tmp_path / "run"
+    wrapper.write_text(render("app/run.sh.j2", context))
+    out = subprocess.run(["sh", str(wrapper), "sh", "-c",
+                          'echo "$FLEETAPP_RELEASE_ID|$PWD|${PATH%%:*}|$FLEETAPP_SECRET_KEY"'],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == f"{release.name}|{release}|{release}/venv/bin|{TRICKY}"
+
+
+# --- data services -----------------------------------------------------------------------
+
+
+def test_redis_config(context):
+    text = render("redis/redis.conf.j2", context)
+    assert f"bind {ADDRESS}\n" in text
+    assert "redis-pw" not in text
+    assert f"#{hashlib.sha256(b'redis-pw').hexdigest()}" in text
+    assert "appendonly yes" in text
+    assert "maxmemory-policy volatile-lru" in text
+    assert "maxmemory 1024mb" in text  # 25% of 4096 MiB
+
+
+def test_mariadb_config(context):
+    parser = configparser.RawConfigParser(allow_no_value=True)
+    parser.read_string(render("mariadb/my.cnf.j2", context))
+    assert parser["mysqld"]["bind-address"] == ADDRESS
+    assert parser["mysqld"]["innodb_buffer_pool_size"] == "1638M"  # 40% of 4096 MiB
+    assert "skip-name-resolve" in parser["mysqld"]
+
+
+@pytest.mark.parametrize(("template", "shell"), [
+    ("mariadb/backup.sh.j2", "bash"), ("app/run.sh.j2", "sh"), ("nginx/nginx-check.sh.j2", "sh"),
+])
+def test_scripts_parse(template, shell, context, tmp_path):
+    script = tmp_path / "script"
+    script.write_text(render(template, context))
+    result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_backup_script_dumps_consistently_with_retention(context):
+    text = render("mariadb/backup.sh.j2", context)
+    assert "mysqldump --single-transaction" in text
+    assert "keep=7" in text
+    assert "set -euo pipefail" in text
+
+
+def test_supervisor_check_is_python(context):
+    compile(render("supervisor/supervisor-check.py.j2", context), "check", "exec")
+
+
+def test_supervisord_socket_restricted(context):
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
+    parser.read_string(render("supervisor/supervisord.conf.j2", context))
+    assert parser["unix_http_server"]["chmod"] == "0770"
+    assert parser["unix_http_server"]["chown"] == "root:fleetapp"

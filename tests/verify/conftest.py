@@ -1,0 +1,43 @@
+"""The verify suite: testinfra against an environment's real inventory.
+
+Run it with `fab verify [--env E]`, which passes `--ansible-inventory=inventory/<env>`. Each
+module names the groups it checks (`testinfra_hosts = ["ansible://db"]`); values such as
+passwords and addresses come from the same inventory, read with fleet.inventory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fleet import inventory
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("ansible_inventory", default=None):
+        skip = pytest.mark.skip(reason="needs --ansible-inventory (run it with `fab verify`)")
+        for item in items:
+            if Path(str(item.fspath)).parent == Path(__file__).parent:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fleet_inventory(pytestconfig) -> inventory.Inventory:
+    return inventory.load(str(Path(pytestconfig.getoption("ansible_inventory")).resolve()))
+
+
+@pytest.fixture()
+def hostvars(host, fleet_inventory) -> dict:
+    """The inventory variables of the host under test."""
+    return fleet_inventory.hostvars[host.backend.get_hostname()]
+
+
+@pytest.fixture()
+def private_address(hostvars) -> str:
+    return hostvars["fleet_private_address"]
+
+
+@pytest.fixture()
+def app_name(hostvars) -> str:
+    return hostvars.get("app_name", "fleetapp")
