@@ -51,12 +51,16 @@ molecule: image ## Every role's molecule scenario (converge, idempotence, verify
 
 test: lint unit app-test integration molecule ## Everything CI runs
 
-demo: image ## Fresh machine to a running sandbox fleet
+demo: image ## Fresh machine to a running, provisioned sandbox fleet
 	$(VENV)/bin/fab sandbox.up
-	$(VENV)/bin/ansible all -i inventory/sandbox/hosts.yml -m ansible.builtin.ping
+	$(VENV)/bin/fab provision
+	$(VENV)/bin/fab verify
 	@echo
-	@echo "Running: the sandbox fleet above (real Debian 12 hosts, SSH as 'fleet')."
-	@echo "Reach a host with 'fab sandbox.ssh HOST'; stop everything with 'fab sandbox.down'."
+	@echo "Running: the sandbox fleet above (real Debian 12 hosts, SSH as 'fleet'), provisioned"
+	@echo "with nginx on lb1 (https://127.0.0.1:8443, self-signed), supervisord + gunicorn"
+	@echo "programs on app1/app2, Celery worker and beat on worker1, MariaDB and Redis on db1."
+	@echo "The app programs start with the first deploy. Shell: 'fab sandbox.ssh HOST';"
+	@echo "stop everything: 'fab sandbox.down'."
 
 bench: image ## Measure and report (bench/results.json); never asserted by tests
 	$(PY) -m fleet.bench

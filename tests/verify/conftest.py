@@ -13,13 +13,16 @@ import pytest
 
 from fleet import inventory
 
+HERE = Path(__file__).resolve().parent
 
-def pytest_collection_modifyitems(config, items):
-    if not config.getoption("ansible_inventory", default=None):
-        skip = pytest.mark.skip(reason="needs --ansible-inventory (run it with `fab verify`)")
-        for item in items:
-            if Path(str(item.fspath)).parent == Path(__file__).parent:
-                item.add_marker(skip)
+
+def pytest_ignore_collect(collection_path, config):
+    """Without an inventory there are no hosts to check: leave the modules alone."""
+    if config.getoption("ansible_inventory", default=None):
+        return None
+    if collection_path.parent == HERE and collection_path.name.startswith("test_"):
+        return True
+    return None
 
 
 @pytest.fixture(scope="session")
