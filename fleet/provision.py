@@ -29,13 +29,14 @@ class Provisioned:
 def preflight(env: str, limit: str | None = None, say: ansible.Say = print,
               root: Path = inventory.INVENTORY_ROOT) -> inventory.Inventory:
     """Check the inventory and reach every targeted host; raise ProvisionError if not."""
-    path = inventory.inventory_dir(env, root)
-    if env == inventory.SANDBOX_ENV and path.is_dir():
-        generated = secrets.ensure_sandbox_secrets(path)
-        if generated:
-            say(f"pre-flight: generated sandbox secrets {', '.join(generated)} "
-                f"into {path / secrets.SECRETS_FILE}")
     try:
+        # A sandbox (fleet_env: sandbox) gets random secrets the first time; never a real fleet.
+        if inventory.load(env, root).is_sandbox:
+            path = inventory.inventory_dir(env, root)
+            generated = secrets.ensure_sandbox_secrets(path)
+            if generated:
+                say(f"pre-flight: generated sandbox secrets {', '.join(generated)} "
+                    f"into {path / secrets.SECRETS_FILE}")
         inv = inventory.check(env, root)
     except inventory.InventoryError as exc:
         raise ProvisionError(f"pre-flight failed, nothing was changed.\n{exc}") from None

@@ -337,3 +337,12 @@ def test_task_times_follow_banners():
                  "TASK [common : Configure] ***", "ok: [app1]", "ok: [app2]"]:
         clock.line(line)
     assert set(clock.times) == {"common : Install", "common : Configure"}
+
+
+def test_production_example_lists_every_role_variable():
+    example = inventory.INVENTORY_ROOT / "production.example" / "group_vars" / "all"
+    for defaults in sorted(inventory.ROLES_DIR.glob("*/defaults/main.yml")):
+        role = defaults.parent.parent.name
+        listed = (example / f"{role}.yml").read_text()
+        for name in yaml.safe_load(defaults.read_text()):
+            assert f"# {name}:" in listed, f"{name} is missing from {example / role}.yml"

@@ -44,10 +44,13 @@ def test_program_defined_but_not_started(host):
 
 def test_run_wrapper_loads_env_for_the_live_release(host):
     with host.sudo():
-        host.run("mkdir -p /srv/fleetapp/releases/r1/venv/bin && ln -sfn releases/r1 /srv/fleetapp/current")
+        host.run("mkdir -p /srv/fleetapp/releases/r1/venv/bin")
+        host.run("ln -sfn releases/r1 /srv/fleetapp/current")
         try:
             with host.sudo("fleetapp"):
-                out = host.check_output("/usr/local/bin/fleetapp-run sh -c 'echo $FLEETAPP_ENV $FLEETAPP_RELEASE_ID $PWD'")
+                out = host.check_output(
+                    "/usr/local/bin/fleetapp-run sh -c "
+                    "'echo $FLEETAPP_ENV $FLEETAPP_RELEASE_ID $PWD'")
         finally:
             host.run("rm -rf /srv/fleetapp/current /srv/fleetapp/releases/r1")
     assert out == "production r1 /srv/fleetapp/releases/r1"

@@ -59,7 +59,8 @@ def test_maintenance_switch(host):
 def test_validator_rejects_a_broken_site(host):
     with host.sudo():
         host.run("echo 'server { listen 80; bogus_directive on; }' > /tmp/bad.conf")
-        result = host.run("/usr/local/sbin/flaskfleet-nginx-check /tmp/bad.conf /etc/nginx/conf.d/fleetapp.conf")
+        result = host.run("/usr/local/sbin/flaskfleet-nginx-check /tmp/bad.conf "
+                          "/etc/nginx/conf.d/fleetapp.conf")
     assert result.rc != 0
 
 

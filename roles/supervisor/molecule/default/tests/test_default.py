@@ -27,7 +27,6 @@ def test_app_group_can_use_supervisorctl(host):
 def test_validator_rejects_a_bad_program(host):
     with host.sudo():
         host.run("printf '[program:bad]\\ncommand=/bin/true\\nautostart=maybe\\n' > /tmp/bad.conf")
-        result = host.run(
-            "/usr/local/sbin/flaskfleet-supervisor-check /tmp/bad.conf /etc/supervisor/conf.d/bad.conf"
-        )
+        result = host.run("/usr/local/sbin/flaskfleet-supervisor-check /tmp/bad.conf "
+                          "/etc/supervisor/conf.d/bad.conf")
     assert result.rc != 0
