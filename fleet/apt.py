@@ -9,7 +9,8 @@ import sys
 from collections.abc import Iterable
 
 # What the test suite uses on the control machine: debootstrap for the host image when no
-# registry answers, nginx to validate rendered configs, redis-server for the app's tests.
+# registry answers, nginx and openssl to validate rendered configs, redis-server for the app's
+# tests.
 CONTROL_PACKAGES = ("debootstrap", "nginx-light", "openssl", "redis-server")
 
 
