@@ -10,7 +10,10 @@ import os
 from fabric import task
 from invoke import Collection, Exit
 
-from fleet import engine, report
+from fleet import audit as audit_trail
+from fleet import deploy as deploying
+from fleet import engine, hosts, inventory, releases, report
+from fleet import lock as deploy_lock
 from fleet import provision as provisioning
 from fleet import verify as verification
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
@@ -115,7 +118,98 @@ def verify(c, env="sandbox"):
         raise Exit(f"verify: {exc}") from None
 
 
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)",
+            "ref": "deploy this git ref of the app instead of the working tree",
+            "batch": "app hosts switched at a time (default 1)",
+            "check": "pre-flight, build and show the plan; change nothing"})
+def deploy(c, env="sandbox", ref=None, batch="1", check=False):
+    """Build the app once and roll it out: lock, install, migrate once, rolling switch, workers."""
+    try:
+        deploying.deploy(env, ref=ref, batch=_positive(batch, "--batch"), check=check)
+    except deploying.DeployError as exc:
+        raise Exit(f"deploy: {exc}") from None
+
+
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)",
+            "to": "release id to return to (default: the previous release)",
+            "batch": "app hosts switched at a time (default 1)"})
+def rollback(c, env="sandbox", to=None, batch="1"):
+    """Switch back to the previous (or a named) release; the schema is left as it is."""
+    try:
+        deploying.rollback(env, to=to, batch=_positive(batch, "--batch"))
+    except deploying.DeployError as exc:
+        raise Exit(f"rollback: {exc}") from None
+
+
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)"})
+def releases_(c, env="sandbox"):
+    """List the releases on every app/worker/beat host; live and previous are marked."""
+    inv = _inventory(env)
+    print(releases.table(releases.read(inv)))
+
+
+@task(help={"env": "environment: a directory under inventory/ (default sandbox)",
+            "last": "how many records (default 10)"})
+def audit(c, env="sandbox", last="10"):
+    """Show the last deploys and rollbacks: who, what, when, outcome, phase timings."""
+    inv = _inventory(env)
+    runner = hosts.runner(inv, deploying.lock_host(inv))
+    entries = audit_trail.last(runner, _positive(last, "--last"))
+    print(audit_trail.table(entries) if entries else "audit: no records yet")
+
+
+@task(name="status", help={"env": "environment: a directory under inventory/ (default sandbox)"})
+def lock_status(c, env="sandbox"):
+    """Show who holds the deploy lock, for which release and since when."""
+    inv = _inventory(env)
+    holder = deploy_lock.status(hosts.runner(inv, deploying.lock_host(inv)))
+    print("lock: free" if holder is None else
+          f"lock: held by {holder.who} ({holder.action} of {holder.release}) since "
+          f"{holder.since}, pid {holder.pid}")
+
+
+@task(name="release", help={"env": "environment: a directory under inventory/ (default sandbox)",
+                            "force": "really remove a lock someone else holds"})
+def lock_release(c, env="sandbox", force=False):
+    """Remove a stale deploy lock (after a crash); shows the holder and needs --force."""
+    inv = _inventory(env)
+    runner = hosts.runner(inv, deploying.lock_host(inv))
+    holder = deploy_lock.status(runner)
+    if holder is None:
+        print("lock: free, nothing to release")
+        return
+    description = (f"{holder.who} ({holder.action} of {holder.release}) since {holder.since}, "
+                   f"pid {holder.pid}")
+    if not force:
+        raise Exit(f"lock.release: the lock is held by {description}. Make sure that deploy is "
+                   "not running any more, then run again with --force")
+    deploy_lock.release(runner)
+    print(f"lock: released (was held by {description})")
+
+
+def _positive(value: str, option: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise Exit(f"{option} must be a whole number of at least 1, not {value!r}")
+    return number
+
+
+def _inventory(env: str) -> inventory.Inventory:
+    try:
+        return inventory.check(env)
+    except inventory.InventoryError as exc:
+        raise Exit(str(exc)) from None
+
+
 ns = Collection()
 ns.add_task(provision)
 ns.add_task(verify)
+ns.add_task(deploy)
+ns.add_task(rollback)
+ns.add_task(releases_, name="releases")
+ns.add_task(audit)
+ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

@@ -53,6 +53,7 @@ class PlaybookResult:
     recap: dict[str, HostRecap]
     elapsed: float
     task_times: dict[str, float] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -167,7 +168,8 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
                 say(line)
         returncode = process.wait()
     return PlaybookResult(returncode=returncode, recap=parse_recap("\n".join(captured)),
-                          elapsed=time.monotonic() - started, task_times=clock.times)
+                          elapsed=time.monotonic() - started, task_times=clock.times,
+                          output=captured)
 
 
 def timing_summary(result: PlaybookResult, top: int = 10) -> list[str]:

@@ -7,6 +7,7 @@ import shlex
 
 from fleet.lock import STATE_DIR
 from fleet.remote import Runner
+from fleet.report import table as table_of
 
 AUDIT_FILE = f"{STATE_DIR}/audit.jsonl"
 
@@ -23,3 +24,15 @@ def record(runner: Runner, entry: dict, path: str = AUDIT_FILE) -> None:
 def last(runner: Runner, count: int = 10, path: str = AUDIT_FILE) -> list[dict]:
     res = runner.run(f"tail -n {int(count)} {shlex.quote(path)} 2>/dev/null || true")
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def table(entries: list[dict]) -> str:
+    """The records as a table, oldest first: when, who, action, release, outcome, timings."""
+    rows = []
+    for entry in entries:
+        phases = entry.get("phases") or {}
+        timing = " ".join(f"{name}={seconds:.0f}s" for name, seconds in phases.items())
+        outcome = "ok" if entry.get("ok") else f"FAILED: {entry.get('failure') or '?'}"
+        rows.append((entry.get("started", "?"), entry.get("who", "?"), entry.get("action", "?"),
+                     entry.get("release", "?"), outcome[:80], timing))
+    return table_of(("started", "who", "action", "release", "outcome", "phases"), rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 from helpers import free_port
+from sqlalchemy import create_engine, text
 
 from fleetapp import migrate
 from fleetapp.services import record_heartbeat
@@ -69,6 +70,19 @@ def test_readyz_migrations_behind_head(make_app: Callable[..., Flask], db_path: 
     assert status == 503
     assert body["failed"] == ["migrations"]
     assert body["checks"]["migrations"] == "at 0001, expected 0002"
+
+
+def test_readyz_schema_ahead_of_the_code(make_app: Callable[..., Flask], db_path: Path) -> None:
+    """A newer release migrated the schema: this (older) code stays ready."""
+    engine = create_engine(f"sqlite:///{db_path}")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'f00dfeed0003'"))
+    engine.dispose()
+    app = make_app()
+    beat(app)
+    status, body = ready(app)
+    assert status == 200
+    assert body["checks"]["migrations"] == "ahead"
 
 
 def test_readyz_unmigrated_database(make_app: Callable[..., Flask], tmp_path: Path) -> None:

@@ -125,7 +125,9 @@ def context(tmp_path) -> dict[str, Any]:
         "app_env_file": str(tmp_path / "app.env"),
         "app_current_dir": str(tmp_path / "current"),
         "app_celery_autostart": False,
-        "app_autostart": False,
+        "app_program": {"name": "fleetapp-web", "port": 8000, "autostart": False,
+                        "log": "gunicorn.log"},
+        "nginx_upstream_drained": [],
         "celery_autostart": True,
         "nginx_tls_mode": "self_signed",
     })
@@ -184,7 +186,7 @@ def test_rendered_nginx_config_passes_nginx_t(tmp_path):
         "nginx_tls_certificate_path": str(cert),
         "nginx_tls_key_path": str(key),
         "nginx_upstream_servers": ["10.0.0.3", "10.0.0.4"],
-        "nginx_upstream_down": ["10.0.0.4"],
+        "nginx_upstream_drained": ["10.0.0.4"],
     })
     main = tmp_path / "nginx.conf"
     # Dynamic modules load relative to the prefix; this machine's set is no business of ours.

@@ -1,0 +1,362 @@
+"""`fab deploy` and `fab rollback`: the release flow of DESIGN.md section 5, phase by phase.
+
+Each phase is timed and announced. Host work is done by the release playbooks (and the roles'
+`release_*` task files); this module decides the order, holds the lock, reads the outcome and
+writes the audit record. Whatever happens after the lock is taken, the lock is released and
+the audit record written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleet import ansible, artifact, audit, hosts, lock, releases, report
+from fleet import provision as provisioning
+from fleet.inventory import Inventory
+
+PLAYBOOKS = ansible.ROOT / "playbooks"
+APP_DIR = ansible.ROOT / "app"
+FAILURE = re.compile(r"DEPLOY-FAILED (?P<text>(?:[^\"\\]|\\.)*)")
+REPORTED = re.compile(r"\"msg\": \"(?P<kind>BACKUP|MIGRATED) (?P<text>[^\"]*)\"")
+
+
+class DeployError(RuntimeError):
+    """The deploy or rollback stopped; the message says where, why and what state is left."""
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    ok: bool
+
+
+@dataclass
+class Outcome:
+    action: str
+    env: str
+    release: str
+    who: str = ""
+    started: str = ""
+    ok: bool = False
+    failure: str | None = None
+    before: dict[str, str | None] = field(default_factory=dict)
+    backup: str | None = None
+    migration: str | None = None
+    pruned: dict[str, list[str]] = field(default_factory=dict)
+    phases: list[Phase] = field(default_factory=list)
+
+    def seconds(self, phase: str) -> float:
+        return sum(p.seconds for p in self.phases if p.name == phase)
+
+    @property
+    def total(self) -> float:
+        return sum(p.seconds for p in self.phases)
+
+    def summary(self) -> str:
+        rows = [(p.name, f"{p.seconds:.1f}", "ok" if p.ok else "FAILED") for p in self.phases]
+        rows.append(("total", f"{self.total:.1f}", "ok" if self.ok else "FAILED"))
+        lines = [report.table(("phase", "seconds", "result"), rows)]
+        if self.backup:
+            lines.append(f"database backup: {self.backup}")
+        if self.migration:
+            lines.append(f"migrations: {self.migration}")
+        verb = "deployed" if self.action == "deploy" else "rolled back to"
+        lines.append(f"{verb} {self.release}" if self.ok else f"{self.action} of {self.release} "
+                     f"FAILED: {self.failure}")
+        return "\n".join(lines)
+
+    def audit_entry(self) -> dict:
+        entry = asdict(self)
+        entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        entry["phases"] = {p.name: round(p.seconds, 2) for p in self.phases}
+        return entry
+
+
+class _Clock:
+    """Runs phases in order: announces each, times it, records whether it finished."""
+
+    def __init__(self, outcome: Outcome, say: ansible.Say) -> None:
+        self.outcome = outcome
+        self.say = say
+
+    @contextmanager
+    def phase(self, name: str, what: str) -> Iterator[None]:
+        self.say(f"\n==> {name}: {what}")
+        started = time.monotonic()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            seconds = time.monotonic() - started
+            self.outcome.phases.append(Phase(name, seconds, ok))
+            self.say(f"<== {name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
+
+
+def lock_host(inv: Inventory) -> str:
+    """Where the lock and the audit trail live: the first database host, present in every env."""
+    return inv.hosts_of("db")[0]
+
+
+def _preflight(env: str, say: ansible.Say) -> Inventory:
+    try:
+        inv = provisioning.preflight(env, say=say)
+    except provisioning.ProvisionError as exc:
+        raise DeployError(str(exc)) from None
+    problems = []
+    if len(inv.hosts_of("beat")) != 1:
+        problems.append(f"the beat group must have exactly one host, it has "
+                        f"{len(inv.hosts_of('beat'))}")
+    for group in ("app", "loadbalancers", "db"):
+        if not inv.hosts_of(group):
+            problems.append(f"the {group} group has no host")
+    if problems:
+        raise DeployError("pre-flight failed, nothing was changed: " + "; ".join(problems))
+    return inv
+
+
+def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
+    """The release's static directory, unpacked beside the archive (once) for publishing."""
+    target = art.path.parent / "static"
+    if (target / "manifest.json").is_file():
+        return target
+    prefix = f"{art.release_id}/src/{static_dir.strip('/')}/"
+    partial = art.path.parent / "static.partial"
+    with tarfile.open(art.path) as archive:
+        members = [m for m in archive.getmembers() if m.isfile() and m.name.startswith(prefix)]
+        if not any(m.name == prefix + "manifest.json" for m in members):
+            raise DeployError(f"the release has no {static_dir}/manifest.json "
+                              "(see docs/app-contract.md: static files are content-hashed)")
+        for member in members:
+            dest = partial / member.name[len(prefix):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(archive.extractfile(member).read())
+    partial.rename(target)
+    return target
+
+
+def _setting(inv: Inventory, name: str, default: str) -> str:
+    value = next((hv[name] for hv in inv.hostvars.values() if name in hv), default)
+    return default if isinstance(value, str) and "{{" in value else str(value)
+
+
+def _playbook(name: str, inv: Inventory, variables: dict, say: ansible.Say,
+              limit: str | None = None) -> ansible.PlaybookResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
+        json.dump(variables, handle)
+        handle.flush()
+        return ansible.run_playbook(PLAYBOOKS / name, inv.path, limit=limit,
+                                    extra_args=["-e", f"@{handle.name}"], say=say)
+
+
+def _failure_text(result: ansible.PlaybookResult) -> str | None:
+    for line in result.output:
+        match = FAILURE.search(line)
+        if match:
+            return json.loads(f'"{match["text"]}"').strip()
+    return None
+
+
+def _reported(result: ansible.PlaybookResult, kind: str) -> str | None:
+    found = [m["text"] for line in result.output for m in REPORTED.finditer(line)
+             if m["kind"] == kind]
+    return found[-1] if found else None
+
+
+@dataclass
+class Plan:
+    inv: Inventory
+    release: str
+    variables: dict
+    first: bool
+    before: dict[str, releases.HostReleases]
+
+    def describe(self, batch: int) -> str:
+        apps = self.inv.hosts_of("app")
+        rows = [(host, state.live or "-", "yes" if self.release in state.installed else "no")
+                for host, state in sorted(self.before.items())]
+        lines = [report.table(("host", "live release", f"has {self.release}"), rows), "",
+                 f"1. install {self.release} on {len(self.before)} host(s) and publish static "
+                 f"to {', '.join(self.inv.hosts_of('loadbalancers'))}",
+                 f"2. back up the database on {self.inv.hosts_of('db')[0]}, migrate once from "
+                 f"{apps[0]}"]
+        mode = ("handover to a second gunicorn (single app host)" if len(apps) == 1
+                else f"drain, switch, gate, re-enable, {batch} host(s) at a time")
+        workers = ", ".join(self.inv.hosts_of("workers", "beat"))
+        if self.first:
+            lines.append(f"3. first release: start workers and beat on {workers} first")
+        lines.append(f"{4 if self.first else 3}. switch {', '.join(apps)}: {mode}")
+        if not self.first:
+            lines.append(f"4. restart workers and beat on {workers} (warm shutdown)")
+        lines.append("5. audit, prune old releases and static files, release the lock")
+        return "\n".join(lines)
+
+
+def _plan(inv: Inventory, art: artifact.Artifact, static: Path, batch: int,
+          extra: dict | None) -> Plan:
+    before = releases.read(inv)
+    unreadable = {h: s.error for h, s in before.items() if s.error}
+    if unreadable:
+        raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
+            f"{h}: {e}" for h, e in unreadable.items()))
+    variables = {"deploy_release": art.release_id, "deploy_artifact": str(art.path.resolve()),
+                 "deploy_app_wheel": art.app_wheel, "deploy_static": str(static.resolve()),
+                 "deploy_batch": batch, "deploy_migrate_host": inv.hosts_of("app")[0],
+                 **(extra or {})}
+    first = all(state.live is None for state in before.values())
+    return Plan(inv, art.release_id, variables, first, before)
+
+
+def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None,
+           batch: int = 1, check: bool = False, keep: int = releases.DEFAULT_KEEP,
+           extra_vars: dict | None = None, say: ansible.Say = print) -> Outcome:
+    """Build (or reuse) the release of `app_dir` (or git `ref`) and roll it out to `env`."""
+    if batch < 1 or keep < 1:
+        raise DeployError("--batch and keep must be at least 1")
+    outcome = Outcome("deploy", env, release="(not built)")
+    clock = _Clock(outcome, say)
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
+        with clock.phase("pre-flight", "inventory, hosts, artifact"):
+            inv = _preflight(env, say)
+            source = app_dir
+            if ref:
+                try:
+                    source = artifact.checkout(ref, app_dir.name, Path(tmp),
+                                               repo=app_dir.parent)
+                except artifact.ArtifactError as exc:
+                    raise DeployError(f"pre-flight failed: {exc}") from None
+            try:
+                art = artifact.build(source, say=say)
+            except artifact.ArtifactError as exc:
+                raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
+            outcome.release = art.release_id
+            static = _static_of(art, _setting(inv, "app_static_dir", "fleetapp/static"))
+            plan = _plan(inv, art, static, batch, extra_vars)
+    say("\n" + plan.describe(batch))
+    if check:
+        holder = lock.status(hosts.runner(inv, lock_host(inv)))
+        say(f"lock: {'free' if holder is None else f'held by {holder.who} since {holder.since}'}")
+        say("--check: nothing was changed")
+        outcome.ok = True
+        return outcome
+    return _locked(outcome, clock, plan, "deploy", lambda: _roll_out(outcome, clock, plan, keep),
+                   say)
+
+
+def _locked(outcome: Outcome, clock: _Clock, plan: Plan, action: str, work, say) -> Outcome:
+    """Run `work` under the deploy lock; always audit and unlock, then report."""
+    runner = hosts.runner(plan.inv, lock_host(plan.inv))
+    holder = lock.Holder.me(action, plan.release)
+    outcome.who, outcome.started = holder.who, holder.since
+    outcome.before = {h: s.live for h, s in plan.before.items()}
+    try:
+        with clock.phase("lock", f"take the deploy lock on {runner.name}"):
+            try:
+                lock.acquire(runner, holder)
+            except lock.LockError as exc:
+                raise DeployError(f"{exc}; nothing was changed") from None
+        try:
+            work()
+            outcome.ok = True
+        except DeployError as exc:
+            outcome.failure = str(exc)
+            raise
+        finally:
+            try:
+                audit.record(runner, outcome.audit_entry())
+            finally:
+                lock.release(runner, holder)
+                say("lock released")
+    finally:
+        say("\n" + outcome.summary())
+        runner.close()
+    return outcome
+
+
+def _roll_out(outcome: Outcome, clock: _Clock, plan: Plan, keep: int) -> None:
+    inv, variables = plan.inv, plan.variables
+    with clock.phase("install", "unpack, check and build the venv on every host; static"):
+        result = _playbook("release-install.yml", inv, variables, clock.say)
+        if not result.ok:
+            raise DeployError(f"installing the release failed on "
+                              f"{', '.join(result.failed_hosts) or 'a host'} (output above); "
+                              "nothing live was changed")
+    with clock.phase("migrate", "back up the database, migrate once"):
+        result = _playbook("release-migrate.yml", inv, variables, clock.say)
+        outcome.backup = _reported(result, "BACKUP")
+        outcome.migration = _reported(result, "MIGRATED")
+        if not result.ok:
+            where = ", ".join(result.failed_hosts) or "a host"
+            backup = (f"the database was backed up first: {outcome.backup} "
+                      f"(fab db.restore {outcome.backup.split(':', 1)[1]})"
+                      if outcome.backup else "no backup was taken")
+            raise DeployError(f"the migrations of {plan.release} failed on {where} (output "
+                              f"above); no host was switched, every host still runs its "
+                              f"release; {backup}")
+    if plan.first:
+        _workers(clock, plan)
+    with clock.phase("switch", "roll the app hosts over"):
+        result = _playbook("release-switch.yml", inv, variables, clock.say)
+        if not result.ok:
+            raise DeployError(_failure_text(result) or
+                              f"switching failed on {', '.join(result.failed_hosts)}")
+    if not plan.first:
+        _workers(clock, plan)
+    with clock.phase("finish", f"prune to {keep} releases and unused static files"):
+        outcome.pruned = releases.prune(inv, keep)
+        kept = {r for state in releases.read(inv).values() for r in state.installed}
+        static_root = _setting(inv, "nginx_static_root",
+                               f"{releases.app_root(inv)}/static")
+        releases.prune_static(inv, kept, static_root)
+        for host, gone in sorted(outcome.pruned.items()):
+            clock.say(f"pruned on {host}: {', '.join(gone)}")
+
+
+def _workers(clock: _Clock, plan: Plan) -> None:
+    with clock.phase("workers", "switch workers and beat (warm shutdown)"):
+        result = _playbook("release-workers.yml", plan.inv, plan.variables, clock.say)
+        if not result.ok:
+            raise DeployError(f"restarting the Celery programs on "
+                              f"{', '.join(result.failed_hosts)} failed (output above); "
+                              f"see `fab logs worker --host HOST`")
+
+
+def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
+             extra_vars: dict | None = None, say: ansible.Say = print) -> Outcome:
+    """Switch every host back to the previous release (or `to`), the same way a deploy does."""
+    outcome = Outcome("rollback", env, release=to or "(previous)")
+    clock = _Clock(outcome, say)
+    with clock.phase("pre-flight", "inventory, hosts, target release"):
+        inv = _preflight(env, say)
+        before = releases.read(inv)
+        target = to or before[inv.hosts_of("app")[0]].previous
+        if not target:
+            raise DeployError("there is no previous release to roll back to; name one with "
+                              "--to (see `fab releases`)")
+        missing = [h for h, s in before.items() if target not in s.installed]
+        if missing:
+            raise DeployError(f"release {target} is not installed on {', '.join(missing)}; "
+                              "see `fab releases` for what each host has")
+        outcome.release = target
+    plan = Plan(inv, target, {"deploy_release": target, "deploy_batch": batch,
+                              **(extra_vars or {})}, first=False, before=before)
+
+    def work() -> None:
+        with clock.phase("switch", f"roll the app hosts back to {target}"):
+            result = _playbook("release-switch.yml", inv, plan.variables, say)
+            if not result.ok:
+                raise DeployError(_failure_text(result) or
+                                  f"switching failed on {', '.join(result.failed_hosts)}")
+        _workers(clock, plan)
+
+    return _locked(outcome, clock, plan, "rollback", work, say)

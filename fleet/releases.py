@@ -1,0 +1,177 @@
+"""Releases on the hosts: which one is live, which came before, which can go.
+
+On every app, worker and beat host (DESIGN.md section 4):
+    <app_root>/releases/<id>/   one release: code, its own venv, `.installed` once complete
+    <app_root>/current          -> the live release
+    <app_root>/previous         -> the release current pointed at before the last switch
+Release ids start with a UTC timestamp, so sorting them sorts them by build time.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from fleet import hosts, report
+from fleet.inventory import Inventory
+
+MARKER = ".installed"
+DEFAULT_KEEP = 5
+RELEASE_GROUPS = ("app", "workers", "beat")
+
+
+def app_root(inv: Inventory) -> str:
+    """The app's root on the hosts: app_root if the inventory sets it, else /srv/<app_name>."""
+    values = next(iter(inv.hostvars.values()), {})
+    root = values.get("app_root")
+    if isinstance(root, str) and "{{" not in root:
+        return root
+    return f"/srv/{values.get('app_name', 'fleetapp')}"
+
+
+@dataclass(frozen=True)
+class HostReleases:
+    host: str
+    live: str | None
+    previous: str | None
+    installed: tuple[str, ...]      # complete releases, oldest first
+    incomplete: tuple[str, ...]     # unpacked but never finished (no marker)
+    error: str | None = None
+
+
+def _read_command(root: str) -> str:
+    quoted = shlex.quote(root)
+    return (f"cd {quoted} 2>/dev/null || exit 0; "
+            "printf 'live=%s\\n' \"$(readlink current 2>/dev/null)\"; "
+            "printf 'previous=%s\\n' \"$(readlink previous 2>/dev/null)\"; "
+            f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
+            f"if [ -e \"$d{MARKER}\" ]; then echo \"installed=$d\"; "
+            "else echo \"incomplete=$d\"; fi; done")
+
+
+def parse(host: str, output: str) -> HostReleases:
+    live = previous = None
+    installed: list[str] = []
+    incomplete: list[str] = []
+    for line in output.splitlines():
+        key, _, value = line.partition("=")
+        name = PurePosixPath(value.strip().rstrip("/")).name if value.strip() else None
+        if key == "live":
+            live = name
+        elif key == "previous":
+            previous = name
+        elif key == "installed" and name:
+            installed.append(name)
+        elif key == "incomplete" and name:
+            incomplete.append(name)
+    return HostReleases(host, live, previous, tuple(sorted(installed)), tuple(sorted(incomplete)))
+
+
+def read(inv: Inventory, targets: Iterable[str] | None = None) -> dict[str, HostReleases]:
+    """The releases of every app/worker/beat host (or of `targets`), read in parallel."""
+    names = list(targets) if targets is not None else inv.hosts_of(*RELEASE_GROUPS)
+    results = hosts.run(inv, names, _read_command(app_root(inv)), timeout=30)
+    found = {}
+    for host, result in results.items():
+        if result.ok:
+            found[host] = parse(host, result.stdout)
+        else:
+            found[host] = HostReleases(host, None, None, (), (),
+                                       error=(result.stderr or result.stdout).strip()[:300])
+    return found
+
+
+def prune_plan(state: HostReleases, keep: int = DEFAULT_KEEP) -> list[str]:
+    """Releases to delete: all but the newest `keep`, never the live or previous one.
+
+    Incomplete releases (a crashed install) go too, unless one is the newest thing on the host,
+    which may be an install still running.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    protected = {state.live, state.previous} - {None}
+    kept = set(state.installed[-keep:]) | protected
+    doomed = [r for r in state.installed if r not in kept]
+    newest = max(state.installed + state.incomplete, default=None)
+    doomed += [r for r in state.incomplete if r != newest and r not in protected]
+    return sorted(doomed)
+
+
+def prune(inv: Inventory, keep: int = DEFAULT_KEEP) -> dict[str, list[str]]:
+    """Delete old releases on every host; host -> what was removed."""
+    root = app_root(inv)
+    plans = {host: prune_plan(state, keep) for host, state in read(inv).items()
+             if state.error is None}
+    commands = {host: " ".join(["rm", "-rf", "--"]
+                               + [shlex.quote(f"{root}/releases/{r}") for r in doomed])
+                for host, doomed in plans.items() if doomed}
+    results = hosts.each(inv, commands, lambda r: r.run(commands[r.name], timeout=120))
+    return {host: plans[host] for host, result in results.items() if result.ok}
+
+
+def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
+                      keep_releases: Iterable[str]) -> list[str]:
+    """Static files (relative paths) no kept release names; lists: release -> its manifest."""
+    keep = set(keep_releases)
+    wanted = {"manifest.json"}
+    for release, manifest in lists.items():
+        if release in keep:
+            wanted.update(manifest.values())
+    # With no list of any kept release, nothing is known to be unused: delete nothing.
+    if not keep & set(lists):
+        return []
+    return sorted(f for f in files if f not in wanted)
+
+
+def prune_static(inv: Inventory, keep_releases: Iterable[str], static_root: str,
+                 lists_dir: str = "/var/lib/flaskfleet/static-releases") -> dict[str, list[str]]:
+    """On every load balancer, delete the static files and lists no kept release uses."""
+    keep = set(keep_releases)
+    read_cmd = (f"cd {shlex.quote(static_root)} && find . -type f -printf '%P\\n'; echo ---; "
+                f"for f in {shlex.quote(lists_dir)}/*.json; do [ -f \"$f\" ] && "
+                "printf '%s %s\\n' \"$(basename \"$f\" .json)\" \"$(tr -d '\\n' < \"$f\")\"; "
+                "done; true")
+
+    def one(runner) -> list[str]:
+        result = runner.run(read_cmd, timeout=60)
+        if not result.ok:
+            return []
+        files_part, _, lists_part = result.stdout.partition("---\n")
+        lists = {}
+        for line in lists_part.splitlines():
+            release, _, body = line.partition(" ")
+            try:
+                lists[release] = json.loads(body)
+            except json.JSONDecodeError:
+                continue
+        if not keep & set(lists):
+            return []
+        doomed = static_prune_plan(files_part.split(), lists, keep)
+        stale_lists = [f"{lists_dir}/{r}.json" for r in lists if r not in keep]
+        if doomed or stale_lists:
+            paths = [f"{static_root}/{f}" for f in doomed] + stale_lists
+            runner.run("rm -f -- " + " ".join(shlex.quote(p) for p in paths), timeout=60)
+        return doomed
+
+    return hosts.each(inv, inv.hosts_of("loadbalancers"), one)
+
+
+def table(states: dict[str, HostReleases]) -> str:
+    """One row per host and release, newest first; live and previous marked."""
+    rows = []
+    for host, state in sorted(states.items()):
+        if state.error:
+            rows.append((host, "?", f"unreadable: {state.error}"))
+            continue
+        if not state.installed and not state.incomplete:
+            rows.append((host, "-", "no release"))
+        for release in reversed(state.installed + state.incomplete):
+            marks = [m for m, r in (("live", state.live), ("previous", state.previous))
+                     if r == release]
+            if release in state.incomplete:
+                marks.append("incomplete")
+            rows.append((host, release, ", ".join(marks)))
+    return report.table(("host", "release", "state"), rows)
