@@ -30,8 +30,8 @@ def table(entries: list[dict]) -> str:
     """The records as a table, oldest first: when, who, action, release, outcome, timings."""
     rows = []
     for entry in entries:
-        phases = entry.get("phases") or {}
-        timing = " ".join(f"{name}={seconds:.0f}s" for name, seconds in phases.items())
+        phases = entry.get("phases") or []
+        timing = " ".join(f"{name}={seconds:.0f}s" for name, seconds in phases)
         outcome = "ok" if entry.get("ok") else f"FAILED: {entry.get('failure') or '?'}"
         rows.append((entry.get("started", "?"), entry.get("who", "?"), entry.get("action", "?"),
                      entry.get("release", "?"), outcome[:80], timing))

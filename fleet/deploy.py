@@ -78,7 +78,7 @@ class Outcome:
     def audit_entry(self) -> dict:
         entry = asdict(self)
         entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        entry["phases"] = {p.name: round(p.seconds, 2) for p in self.phases}
+        entry["phases"] = [[p.name, round(p.seconds, 2)] for p in self.phases]
         return entry
 
 

@@ -9,10 +9,14 @@ throwaway names instead.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+from fleet_helpers import fab
 
+from fleet import inventory
+from fleet.inventory import Inventory
 from fleet.sandbox import DEFAULT_NAME, Sandbox
 from fleet.topology import default_topology
 
@@ -27,3 +31,29 @@ def fleet_sandbox() -> Sandbox:
         sandbox.down()
     sandbox.up(default_topology(), http_port=8080, https_port=8443)
     return sandbox
+
+
+# Modules share the sandbox and build on each other: bare hosts first, then provisioning,
+# then what needs a provisioned fleet, then what needs a deployed one.
+MODULE_ORDER = ["test_sandbox", "test_provision", "test_app_live", "test_deploy"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)  # stable: tests keep their order within a module
+
+
+@pytest.fixture(scope="session")
+def cold_provision(fleet_sandbox: Sandbox) -> subprocess.CompletedProcess:
+    """The session's one cold `fab provision` of the fresh sandbox."""
+    return fab("provision")
+
+
+@pytest.fixture(scope="session")
+def provisioned(cold_provision: subprocess.CompletedProcess) -> Inventory:
+    """The provisioned sandbox's inventory; fails the test if provisioning failed."""
+    assert cold_provision.returncode == 0, cold_provision.stdout[-3000:]
+    return inventory.load("sandbox")

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from fleet_helpers import fab
 
 from fleet import ansible
 
-ROOT = Path(__file__).resolve().parents[2]
-FAB = str(Path(sys.executable).with_name("fab"))
-
-
-def fab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([FAB, *args], cwd=ROOT, capture_output=True, text=True,
-                          env=ansible.environment())
-
 
 @pytest.fixture(scope="module")
-def cold_run(fleet_sandbox) -> subprocess.CompletedProcess:
-    return fab("provision")
+def cold_run(cold_provision) -> subprocess.CompletedProcess:
+    return cold_provision
 
 
 def test_cold_provision_converges_every_host(cold_run, fleet_sandbox):
