@@ -11,10 +11,11 @@ from fabric import task
 from invoke import Collection, Exit
 
 from fleet import audit as audit_trail
+from fleet import database, engine, hosts, inventory, logs, releases, report
 from fleet import deploy as deploying
-from fleet import engine, hosts, inventory, releases, report
 from fleet import lock as deploy_lock
 from fleet import provision as provisioning
+from fleet import status as fleet_status
 from fleet import verify as verification
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
 from fleet.topology import HostSpec, TopologyError, default_topology
@@ -187,6 +188,54 @@ def lock_release(c, env="sandbox", force=False):
     print(f"lock: released (was held by {description})")
 
 
+@task(name="status", help={"env": "environment: a directory under inventory/ (default sandbox)"})
+def fleet_status_(c, env="sandbox"):
+    """One table of the fleet: releases, programs, services, health, load-balancer state."""
+    inv = _inventory(env)
+    print(fleet_status.table(fleet_status.gather(inv),
+                             inventory.setting(inv, "app_name", "fleetapp")))
+
+
+@task(help={"service": f"one of: {', '.join(logs.SOURCES)}",
+            "host": "only this host (default: every host that runs the service)",
+            "lines": "lines per host (default 50)", "env": "environment (default sandbox)"})
+def logs_(c, service, host=None, lines="50", env="sandbox"):
+    """Show the last lines of a service's log from the hosts that run it."""
+    inv = _inventory(env)
+    try:
+        found = logs.read(inv, service, host, _positive(lines, "--lines"))
+    except logs.LogsError as exc:
+        raise Exit(f"logs: {exc}") from None
+    for name, text in found.items():
+        print(f"==> {name}: {service} <==\n{text.rstrip()}\n")
+
+
+@task(name="backup", help={"env": "environment (default sandbox)"})
+def db_backup(c, env="sandbox"):
+    """Dump the database now (as deploys do before migrating) and print where the dump is."""
+    inv = _inventory(env)
+    try:
+        path = database.backup(inv)
+    except database.DatabaseError as exc:
+        raise Exit(f"db.backup: {exc}") from None
+    print(f"db.backup: {database.db_host(inv)}:{path}")
+
+
+@task(name="restore", help={"backup": "path of the dump on the db host (see db.backup)",
+                            "yes": "really overwrite the database", "env": "environment"})
+def db_restore(c, backup, yes=False, env="sandbox"):
+    """Load a dump into the database (takes a safety backup first; needs --yes)."""
+    inv = _inventory(env)
+    if not yes:
+        raise Exit(f"db.restore: this overwrites the database on {database.db_host(inv)} with "
+                   f"{backup}; run again with --yes")
+    try:
+        safety = database.restore(inv, backup)
+    except database.DatabaseError as exc:
+        raise Exit(f"db.restore: {exc}") from None
+    print(f"db.restore: restored {backup}; the database before it is in {safety}")
+
+
 def _positive(value: str, option: str) -> int:
     try:
         number = int(value)
@@ -211,5 +260,8 @@ ns.add_task(deploy)
 ns.add_task(rollback)
 ns.add_task(releases_, name="releases")
 ns.add_task(audit)
+ns.add_task(fleet_status_, name="status")
+ns.add_task(logs_, name="logs")
 ns.add_collection(Collection("lock", lock_status, lock_release))
+ns.add_collection(Collection("db", db_backup, db_restore))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

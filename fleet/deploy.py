@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fleet import ansible, artifact, audit, hosts, lock, releases, report
 from fleet import provision as provisioning
-from fleet.inventory import Inventory
+from fleet.inventory import Inventory, setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -145,11 +145,6 @@ def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
     return target
 
 
-def _setting(inv: Inventory, name: str, default: str) -> str:
-    value = next((hv[name] for hv in inv.hostvars.values() if name in hv), default)
-    return default if isinstance(value, str) and "{{" in value else str(value)
-
-
 def _playbook(name: str, inv: Inventory, variables: dict, say: ansible.Say,
               limit: str | None = None) -> ansible.PlaybookResult:
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
@@ -240,7 +235,7 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
             except artifact.ArtifactError as exc:
                 raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
             outcome.release = art.release_id
-            static = _static_of(art, _setting(inv, "app_static_dir", "fleetapp/static"))
+            static = _static_of(art, setting(inv, "app_static_dir", "fleetapp/static"))
             plan = _plan(inv, art, static, batch, extra_vars)
     say("\n" + plan.describe(batch))
     if check:
@@ -315,7 +310,7 @@ def _roll_out(outcome: Outcome, clock: _Clock, plan: Plan, keep: int) -> None:
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
         outcome.pruned = releases.prune(inv, keep)
         kept = {r for state in releases.read(inv).values() for r in state.installed}
-        static_root = _setting(inv, "nginx_static_root",
+        static_root = setting(inv, "nginx_static_root",
                                f"{releases.app_root(inv)}/static")
         releases.prune_static(inv, kept, static_root)
         for host, gone in sorted(outcome.pruned.items()):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -32,25 +31,14 @@ def _variant(tmp: Path, name: str) -> Path:
     return target
 
 
-def _add_migration(app: Path, revision: str, down: str, body: str) -> None:
-    (app / "fleetapp" / "migrations" / "versions" / f"{revision}_test.py").write_text(
-        textwrap.dedent(f'''\
-            """Added by tests/integration/test_deploy.py."""
-            import sqlalchemy as sa
-            from alembic import op
-
-            revision = "{revision}"
-            down_revision = "{down}"
-            branch_labels = None
-            depends_on = None
-
-
-            def upgrade() -> None:
-            {textwrap.indent(textwrap.dedent(body), "    ")}
-
-            def downgrade() -> None:
-                pass
-            '''))
+def _add_migration(app: Path, revision: str, down: str, *statements: str) -> None:
+    source = ['"""Added by tests/integration/test_deploy.py."""', "import sqlalchemy as sa",
+              "from alembic import op", "", f'revision = "{revision}"',
+              f'down_revision = "{down}"', "branch_labels = None", "depends_on = None", "", "",
+              "def upgrade() -> None:", *(f"    {line}" for line in statements), "", "",
+              "def downgrade() -> None:", "    pass", ""]
+    path = app / "fleetapp" / "migrations" / "versions" / f"{revision}_test.py"
+    path.write_text("\n".join(source))
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +48,9 @@ def apps(tmp_path_factory) -> dict[str, Path]:
     ops = b / "fleetapp" / "blueprints" / "ops.py"
     ops.write_text(ops.read_text().replace('jsonify({"status": "ok"})',
                                            'jsonify({"status": "ok", "flavour": "B"})'))
-    _add_migration(b, "0003", "0002", """\
-        op.create_table("deploy_probe", sa.Column("id", sa.Integer, primary_key=True))
-        op.execute("INSERT INTO deploy_probe (id) VALUES (1)")
-    """)
+    _add_migration(b, "0003", "0002",
+                   'op.create_table("deploy_probe", sa.Column("id", sa.Integer, primary_key=True))',
+                   'op.execute("INSERT INTO deploy_probe (id) VALUES (1)")')
     c = _variant(tmp, "c")
     shutil.rmtree(c)
     shutil.copytree(b, c)
@@ -75,7 +62,7 @@ def apps(tmp_path_factory) -> dict[str, Path]:
     d = _variant(tmp, "d")
     shutil.rmtree(d)
     shutil.copytree(b, d)
-    _add_migration(d, "0004", "0003", 'raise RuntimeError("migration 0004 fails on purpose")\n')
+    _add_migration(d, "0004", "0003", 'raise RuntimeError("migration 0004 fails on purpose")')
     return {"A": APP, "B": b, "C": c, "D": d}
 
 
@@ -86,20 +73,16 @@ def _load(inv, seconds: float = 600) -> BackgroundLoad:
     return load
 
 
-def _quiet(_line: str) -> None:
-    pass
-
-
 @pytest.fixture(scope="module")
 def release_a(provisioned) -> deploy.Outcome:
-    return deploy.deploy(app_dir=APP, say=_quiet)
+    return deploy.deploy(app_dir=APP)
 
 
 @pytest.fixture(scope="module")
 def release_b(provisioned, release_a, apps):
     load = _load(provisioned)
     try:
-        outcome = deploy.deploy(app_dir=apps["B"], say=_quiet)
+        outcome = deploy.deploy(app_dir=apps["B"])
     finally:
         report = load.stop()
     return outcome, report
@@ -169,7 +152,7 @@ def test_release_failing_readiness_stops_at_the_first_host(provisioned, release_
     load = _load(inv)
     try:
         with pytest.raises(deploy.DeployError) as failure:
-            deploy.deploy(app_dir=apps["C"], extra_vars=GATE, say=_quiet)
+            deploy.deploy(app_dir=apps["C"], extra_vars=GATE)
     finally:
         report = load.stop()
     message = str(failure.value)
@@ -187,7 +170,7 @@ def test_failing_migration_switches_no_host(provisioned, release_b, apps):
     live_b = release_b[0].release
     before = live_releases(inv, inv.hosts_of("app", "workers", "beat"))
     with pytest.raises(deploy.DeployError) as failure:
-        deploy.deploy(app_dir=apps["D"], say=_quiet)
+        deploy.deploy(app_dir=apps["D"])
     message = str(failure.value)
     assert "migrations" in message and "no host was switched" in message, message
     assert "db1:/var/backups/mariadb/" in message and "fab db.restore" in message, message
@@ -227,7 +210,7 @@ def test_pruning_keeps_n_releases_and_never_live_or_previous(provisioned, releas
                                                                release_b, apps):
     inv = provisioned
     before = releases.read(inv)
-    outcome = deploy.deploy(app_dir=apps["B"], keep=1, say=_quiet)
+    outcome = deploy.deploy(app_dir=apps["B"], keep=1)
     assert outcome.ok, outcome.failure
     live_b = release_b[0].release
     for host, state in releases.read(inv).items():
