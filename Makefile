@@ -51,16 +51,19 @@ molecule: image ## Every role's molecule scenario (converge, idempotence, verify
 
 test: lint unit app-test integration molecule ## Everything CI runs
 
-demo: image ## Fresh machine to a running, provisioned sandbox fleet
+demo: image ## Fresh machine to the reference app deployed on a load-balanced sandbox fleet
 	$(VENV)/bin/fab sandbox.up
 	$(VENV)/bin/fab provision
 	$(VENV)/bin/fab verify
+	$(VENV)/bin/fab deploy
 	@echo
-	@echo "Running: the sandbox fleet above (real Debian 12 hosts, SSH as 'fleet'), provisioned"
-	@echo "with nginx on lb1 (https://127.0.0.1:8443, self-signed), supervisord + gunicorn"
-	@echo "programs on app1/app2, Celery worker and beat on worker1, MariaDB and Redis on db1."
-	@echo "The app programs start with the first deploy. Shell: 'fab sandbox.ssh HOST';"
-	@echo "stop everything: 'fab sandbox.down'."
+	$(VENV)/bin/fab status
+	@echo
+	@echo "Served at https://127.0.0.1:8443/ (self-signed certificate; http://127.0.0.1:8080/"
+	@echo "redirects there) by nginx on lb1, balancing over app1 and app2; Celery worker and"
+	@echo "beat on worker1, MariaDB and Redis on db1. Try: curl -k https://127.0.0.1:8443/version"
+	@echo "Next: 'fab deploy' again after a change, 'fab rollback', 'fab releases', 'fab logs web'."
+	@echo "Shell: 'fab sandbox.ssh HOST'; stop everything: 'fab sandbox.down'."
 
 bench: image ## Measure and report (bench/results.json); never asserted by tests
 	$(PY) -m fleet.bench

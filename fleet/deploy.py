@@ -25,7 +25,9 @@ from fleet.inventory import Inventory, setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
-FAILURE = re.compile(r"DEPLOY-FAILED (?P<text>(?:[^\"\\]|\\.)*)")
+# The JSON form of the failure (`fatal: [host]: FAILED! => {... "msg": "DEPLOY-FAILED ..."}`):
+# Ansible's plain `[ERROR]:` line repeats it without escaping its quotes.
+FAILURE = re.compile(r"\"msg\": \"DEPLOY-FAILED (?P<text>(?:[^\"\\]|\\.)*)\"")
 REPORTED = re.compile(r"\"msg\": \"(?P<kind>BACKUP|MIGRATED) (?P<text>[^\"]*)\"")
 
 

@@ -168,7 +168,7 @@ def table(states: dict[str, HostReleases]) -> str:
             continue
         if not state.installed and not state.incomplete:
             rows.append((host, "-", "no release"))
-        for release in reversed(state.installed + state.incomplete):
+        for release in sorted(state.installed + state.incomplete, reverse=True):
             marks = [m for m, r in (("live", state.live), ("previous", state.previous))
                      if r == release]
             if release in state.incomplete:
