@@ -208,7 +208,7 @@ def _plan(inv: Inventory, art: artifact.Artifact, static: Path, batch: int,
             f"{h}: {e}" for h, e in unreadable.items()))
     variables = {"deploy_release": art.release_id, "deploy_artifact": str(art.path.resolve()),
                  "deploy_app_wheel": art.app_wheel, "deploy_static": str(static.resolve()),
-                 "deploy_batch": batch, "deploy_migrate_host": inv.hosts_of("app")[0],
+                 "deploy_batch": batch,
                  **(extra or {})}
     first = all(state.live is None for state in before.values())
     return Plan(inv, art.release_id, variables, first, before)
