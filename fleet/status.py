@@ -49,7 +49,7 @@ def host_command(services: list[str], root: str, ready_url: str | None) -> str:
 
 
 def lb_command(ctl: str, health_path: str, port_of: dict[str, int]) -> str:
-    """List the upstream, then probe each server that is not drained."""
+    """List the upstream, then probe every app host (probes of drained ones are not used)."""
     probes = [f"printf 'probe:{address}=%s\\n' "
               f"\"$({_probe(f'http://{address}:{port}{health_path}')})\""
               for address, port in port_of.items()]
