@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,13 +22,14 @@ from pathlib import Path
 
 import yaml
 
-from fleet import image
+from fleet import artifact, deploy, image
 from fleet.remote import SSHRunner
 from fleet.sandbox import Sandbox
 from fleet.topology import default_topology
 
 OUT_DIR = Path("bench")
 ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
+APP_DIR = Path(__file__).resolve().parent.parent / "app"
 # Which roles a host's groups bring, besides common (as playbooks/site.yml applies them).
 GROUP_ROLES = {
     "mariadb": {"db"},
@@ -130,6 +133,39 @@ def measure_provision() -> dict[str, dict]:
             "fab provision, no changes (no-op)": noop}
 
 
+def _code_change(base: Path, tag: str) -> Path:
+    """A copy of the reference app whose /healthz answer differs: a real code change."""
+    target = base / tag / "app"
+    shutil.copytree(APP_DIR, target, ignore=shutil.ignore_patterns(
+        ".venv", "__pycache__", "*.egg-info", ".pytest_cache", ".coverage", "htmlcov"))
+    ops = target / "fleetapp" / "blueprints" / "ops.py"
+    ops.write_text(ops.read_text().replace('{"status": "ok"}',
+                                           f'{{"status": "ok", "bench": "{tag}"}}'))
+    return target
+
+
+def measure_releases(changes: int = 2) -> dict[str, dict]:
+    """Artifact build cold and cached; on the provisioned sandbox a first deploy, code-change
+    deploys (2 app hosts + worker + beat) with their phases, and a rollback."""
+    quiet = lambda _line: None  # noqa: E731 - the deploy's own progress is not the report
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-bench-") as tmp:
+        cache = Path(tmp) / "cache"
+        results["artifact build, cold"] = timed(
+            lambda: artifact.build(APP_DIR, cache_dir=cache, say=quiet), 1)
+        results["artifact build, cached"] = timed(
+            lambda: artifact.build(APP_DIR, cache_dir=cache, say=quiet), 3)
+        results["fab deploy, first release"] = timed(lambda: deploy.deploy(say=quiet), 1)
+        outcomes = [deploy.deploy(app_dir=_code_change(Path(tmp), f"change{i}"), say=quiet)
+                    for i in range(changes)]
+    results["fab deploy, code change (total)"] = _summary([round(o.total, 1) for o in outcomes])
+    for phase in [p.name for p in outcomes[0].phases]:
+        results[f"  deploy phase: {phase}"] = _summary(
+            [round(o.seconds(phase), 1) for o in outcomes])
+    results["fab rollback"] = timed(lambda: deploy.rollback(say=quiet), 1)
+    return results
+
+
 def _summary(samples: list[float]) -> dict:
     return {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
             "samples": samples}
@@ -145,6 +181,7 @@ def markdown(results: dict[str, dict]) -> str:
 def main() -> int:
     results = measure_sandbox()
     results.update(measure_provision())
+    results.update(measure_releases())
     OUT_DIR.mkdir(exist_ok=True)
     doc = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
