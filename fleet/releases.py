@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from fleet import hosts, report
-from fleet.inventory import Inventory
+from fleet.inventory import Inventory, setting
 
 MARKER = ".installed"
 DEFAULT_KEEP = 5
@@ -25,11 +25,7 @@ RELEASE_GROUPS = ("app", "workers", "beat")
 
 def app_root(inv: Inventory) -> str:
     """The app's root on the hosts: app_root if the inventory sets it, else /srv/<app_name>."""
-    values = next(iter(inv.hostvars.values()), {})
-    root = values.get("app_root")
-    if isinstance(root, str) and "{{" not in root:
-        return root
-    return f"/srv/{values.get('app_name', 'fleetapp')}"
+    return setting(inv, "app_root", f"/srv/{setting(inv, 'app_name', 'fleetapp')}")
 
 
 @dataclass(frozen=True)
