@@ -11,7 +11,7 @@ from fabric import task
 from invoke import Collection, Exit
 
 from fleet import audit as audit_trail
-from fleet import database, engine, hosts, inventory, logs, releases, report
+from fleet import database, engine, hosts, inventory, logs, nodes, releases, report
 from fleet import deploy as deploying
 from fleet import lock as deploy_lock
 from fleet import provision as provisioning
@@ -236,6 +236,66 @@ def db_restore(c, backup, yes=False, env="sandbox"):
     print(f"db.restore: restored {backup}; the database before it is in {safety}")
 
 
+@task(name="add", help={"host": "inventory name of the new host (sandbox: created by sandbox.add)",
+                        "group": "app or workers",
+                        "address": "its private address, if it is not in the inventory yet",
+                        "ssh_host": "where SSH reaches it, if not at --address",
+                        "env": "environment (default sandbox)"})
+def node_add(c, host, group, address=None, ssh_host=None, env="sandbox"):
+    """Add a host to the running fleet: provision it, install the live release, gate, balance."""
+    try:
+        nodes.add(env, host, group, address=address, ssh_host=ssh_host)
+    except nodes.NodeError as exc:
+        raise Exit(f"node.add: {exc}") from None
+
+
+@task(name="drain", help={"host": "app host to take out of the load balancers",
+                          "timeout": "seconds to wait for in-flight requests (default: the "
+                                     "nginx role's nginx_drain_timeout)",
+                          "force": "drain even the last app host taking requests",
+                          "env": "environment (default sandbox)"})
+def node_drain(c, host, timeout=None, force=False, env="sandbox"):
+    """Stop sending new requests to an app host; wait for the ones in flight."""
+    try:
+        nodes.drain_host(env, host, _seconds(timeout, "--timeout"), force=force)
+    except nodes.NodeError as exc:
+        raise Exit(f"node.drain: {exc}") from None
+
+
+@task(name="enable", help={"host": "drained app host", "env": "environment (default sandbox)"})
+def node_enable(c, host, env="sandbox"):
+    """Send requests to a drained app host again (it must pass /readyz first)."""
+    try:
+        nodes.enable_host(env, host)
+    except nodes.NodeError as exc:
+        raise Exit(f"node.enable: {exc}") from None
+
+
+@task(name="remove", help={"host": "app or worker host to take out of the fleet",
+                           "timeout": "seconds to wait for in-flight requests when draining",
+                           "env": "environment (default sandbox)"})
+def node_remove(c, host, timeout=None, env="sandbox"):
+    """Drain a host, stop its programs, take it out of the upstreams and the inventory."""
+    try:
+        nodes.remove(env, host, _seconds(timeout, "--timeout"))
+    except nodes.NodeError as exc:
+        raise Exit(f"node.remove: {exc}") from None
+    if env == inventory.SANDBOX_ENV and _sandbox().remove_host(host):
+        print(f"sandbox: removed the container of {host}")
+
+
+def _seconds(value: str | None, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise Exit(f"{option} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
 def _positive(value: str, option: str) -> int:
     try:
         number = int(value)
@@ -264,4 +324,5 @@ ns.add_task(fleet_status_, name="status")
 ns.add_task(logs_, name="logs")
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("db", db_backup, db_restore))
+ns.add_collection(Collection("node", node_add, node_drain, node_enable, node_remove))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

@@ -12,9 +12,6 @@ import json
 import re
 import tarfile
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 from fleet import ansible, artifact, audit, hosts, lock, releases, report
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
+from fleet.phases import Clock, Phase, table_rows
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -33,13 +31,6 @@ REPORTED = re.compile(r"\"msg\": \"(?P<kind>BACKUP|MIGRATED) (?P<text>[^\"]*)\""
 
 class DeployError(RuntimeError):
     """The deploy or rollback stopped; the message says where, why and what state is left."""
-
-
-@dataclass
-class Phase:
-    name: str
-    seconds: float
-    ok: bool
 
 
 @dataclass
@@ -65,7 +56,7 @@ class Outcome:
         return sum(p.seconds for p in self.phases)
 
     def summary(self) -> str:
-        rows = [(p.name, f"{p.seconds:.1f}", "ok" if p.ok else "FAILED") for p in self.phases]
+        rows = table_rows(self.phases)
         rows.append(("total", f"{self.total:.1f}", "ok" if self.ok else "FAILED"))
         lines = [report.table(("phase", "seconds", "result"), rows)]
         if self.backup:
@@ -82,27 +73,6 @@ class Outcome:
         entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         entry["phases"] = [[p.name, round(p.seconds, 2)] for p in self.phases]
         return entry
-
-
-class _Clock:
-    """Runs phases in order: announces each, times it, records whether it finished."""
-
-    def __init__(self, outcome: Outcome, say: ansible.Say) -> None:
-        self.outcome = outcome
-        self.say = say
-
-    @contextmanager
-    def phase(self, name: str, what: str) -> Iterator[None]:
-        self.say(f"\n==> {name}: {what}")
-        started = time.monotonic()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            seconds = time.monotonic() - started
-            self.outcome.phases.append(Phase(name, seconds, ok))
-            self.say(f"<== {name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
 
 
 def lock_host(inv: Inventory) -> str:
@@ -221,7 +191,7 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
     if batch < 1 or keep < 1:
         raise DeployError("--batch and keep must be at least 1")
     outcome = Outcome("deploy", env, release="(not built)")
-    clock = _Clock(outcome, say)
+    clock = Clock(outcome.phases, say)
     with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
         with clock.phase("pre-flight", "inventory, hosts, artifact"):
             inv = _preflight(env, say)
@@ -250,7 +220,7 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
                    say)
 
 
-def _locked(outcome: Outcome, clock: _Clock, plan: Plan, action: str, work, say) -> Outcome:
+def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) -> Outcome:
     """Run `work` under the deploy lock; always audit and unlock, then report."""
     runner = hosts.runner(plan.inv, lock_host(plan.inv))
     holder = lock.Holder.me(action, plan.release)
@@ -280,7 +250,7 @@ def _locked(outcome: Outcome, clock: _Clock, plan: Plan, action: str, work, say)
     return outcome
 
 
-def _roll_out(outcome: Outcome, clock: _Clock, plan: Plan, keep: int) -> None:
+def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     inv, variables = plan.inv, plan.variables
     with clock.phase("install", "unpack, check and build the venv on every host; static"):
         result = _playbook("release-install.yml", inv, variables, clock.say)
@@ -319,7 +289,7 @@ def _roll_out(outcome: Outcome, clock: _Clock, plan: Plan, keep: int) -> None:
             clock.say(f"pruned on {host}: {', '.join(gone)}")
 
 
-def _workers(clock: _Clock, plan: Plan) -> None:
+def _workers(clock: Clock, plan: Plan) -> None:
     with clock.phase("workers", "switch workers and beat (warm shutdown)"):
         result = _playbook("release-workers.yml", plan.inv, plan.variables, clock.say)
         if not result.ok:
@@ -332,7 +302,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
              extra_vars: dict | None = None, say: ansible.Say = print) -> Outcome:
     """Switch every host back to the previous release (or `to`), the same way a deploy does."""
     outcome = Outcome("rollback", env, release=to or "(previous)")
-    clock = _Clock(outcome, say)
+    clock = Clock(outcome.phases, say)
     with clock.phase("pre-flight", "inventory, hosts, target release"):
         inv = _preflight(env, say)
         before = releases.read(inv)

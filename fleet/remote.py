@@ -48,6 +48,10 @@ class SSHRunner:
             return Result(False, "", f"{self.name}: {exc}")
         return Result(res.ok, res.stdout, res.stderr)
 
+    def get(self, remote: str, local: Path) -> None:
+        """Copy a file from the host (readable by the admin user) to the control node."""
+        self._conn.get(remote, str(local))
+
     def close(self) -> None:
         self._conn.close()
 

@@ -245,6 +245,21 @@ class Sandbox:
                   "do not edit, it is rewritten.\n")
         self.inventory_path.write_text(header + yaml.safe_dump(content, sort_keys=False))
 
+    def remove_host(self, host: str) -> bool:
+        """Remove one host's container and rewrite the inventory without it (node.remove)."""
+        try:
+            container = self.client.containers.get(self.container_name(host))
+        except NotFound:
+            return False
+        if container.labels.get(LABEL) != self.name:
+            raise SandboxError(f"container {container.name} was not created by this sandbox")
+        container.remove(force=True, v=True)
+        (self.root / FACT_CACHE / host).unlink(missing_ok=True)
+        states = self.hosts()
+        if states:
+            self._write_inventory(states, self.key_path)
+        return True
+
     # -- down --------------------------------------------------------------------------------
     def down(self) -> list[str]:
         """Remove exactly what `up` created. Returns what was removed."""

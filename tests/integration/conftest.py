@@ -35,7 +35,7 @@ def fleet_sandbox() -> Sandbox:
 
 # Modules share the sandbox and build on each other: bare hosts first, then provisioning,
 # then what needs a provisioned fleet, then what needs a deployed one.
-MODULE_ORDER = ["test_sandbox", "test_provision", "test_app_live", "test_deploy",
+MODULE_ORDER = ["test_sandbox", "test_provision", "test_app_live", "test_deploy", "test_nodes",
                 "test_single_host"]
 
 

@@ -14,6 +14,7 @@ server, yields up, drained and failing servers.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
@@ -195,6 +196,19 @@ def test_main_refuses_an_unknown_address_and_changes_nothing(tmp_path):
         ctl.main(["drain", "10.0.0.9"])
     assert (tmp_path / "conf.d" / "fleetapp-upstream.conf").read_text() == text
     assert not (tmp_path / "state" / "upstream.json").exists()
+
+
+def test_main_forget_drops_only_that_address_from_the_drained_list(tmp_path, capsys):
+    ctl = load_ctl(tmp_path)
+    text = upstream()
+    write_conf(tmp_path, text)
+    state = tmp_path / "state" / "upstream.json"
+    state.parent.mkdir()
+    state.write_text('{"down": ["10.0.0.3", "10.0.0.9"]}')
+    assert ctl.main(["forget", "10.0.0.9"]) == 0  # a removed host: no longer in the upstream
+    assert json.loads(state.read_text()) == {"down": ["10.0.0.3"]}
+    assert (tmp_path / "conf.d" / "fleetapp-upstream.conf").read_text() == text
+    assert "forget 10.0.0.9: done" in capsys.readouterr().out
 
 
 def test_main_without_a_command_prints_usage(tmp_path, capsys):

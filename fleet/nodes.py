@@ -1,0 +1,455 @@
+"""`fab node.*`: grow, service and shrink a running fleet behind its load balancers.
+
+add     inventory -> provision only that host (and the database's grants) -> install the live
+        release from the same artifact -> start and health-gate it -> only then into every
+        load balancer's upstream (app) or consuming jobs (workers).
+drain   every load balancer marks the host `down` and waits for its in-flight requests.
+enable  the host must pass /readyz, then every load balancer sends it requests again.
+remove  drain, stop its programs, out of the inventory, the upstreams and the database grants.
+
+add and remove change the fleet, so they hold the deploy lock and leave an audit record, like a
+deploy. drain and enable are quick but take the lock too, so they never race a deploy's own
+drains and re-enables (a deploy leaves a host that was drained by hand drained).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, releases, report
+from fleet import provision as provisioning
+from fleet.inventory import Inventory, setting
+from fleet.phases import Clock, Phase, table_rows
+
+PLAYBOOKS = ansible.ROOT / "playbooks"
+NODE_GROUPS = ("app", "workers")
+DEFAULT_CTL = "/usr/local/sbin/flaskfleet-upstream"
+Say = Callable[[str], None]
+
+
+class NodeError(RuntimeError):
+    """The node operation was refused or stopped; the message says what state is left."""
+
+
+@dataclass
+class NodeOutcome:
+    action: str
+    env: str
+    host: str
+    release: str = ""
+    who: str = ""
+    started: str = ""
+    ok: bool = False
+    failure: str | None = None
+    phases: list[Phase] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(p.seconds for p in self.phases)
+
+    def summary(self) -> str:
+        rows = table_rows(self.phases)
+        rows.append(("total", f"{self.total:.1f}", "ok" if self.ok else "FAILED"))
+        verdict = (f"{self.action} {self.host}: done" if self.ok
+                   else f"{self.action} {self.host} FAILED: {self.failure}")
+        return report.table(("phase", "seconds", "result"), rows) + "\n" + verdict
+
+    def audit_entry(self) -> dict:
+        return {"action": f"{self.action} {self.host}", "env": self.env, "release": self.release,
+                "who": self.who, "started": self.started, "ok": self.ok,
+                "failure": self.failure,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "phases": [[p.name, round(p.seconds, 2)] for p in self.phases]}
+
+
+# --- the load balancers' upstreams ----------------------------------------------------------
+
+def _ctl(inv: Inventory) -> str:
+    return setting(inv, "nginx_upstream_ctl", DEFAULT_CTL)
+
+
+def address_of(inv: Inventory, host: str) -> str:
+    return str(inv.hostvars[host].get("fleet_private_address") or host)
+
+
+def parse_list(output: str) -> dict[str, str]:
+    """`flaskfleet-upstream list` output -> address: up | down."""
+    found = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] in ("up", "down"):
+            found[parts[0]] = parts[2]
+    return found
+
+
+def upstreams(inv: Inventory) -> dict[str, dict[str, str]]:
+    """Every load balancer's upstream: lb -> {address: up | down}."""
+    results = hosts.run(inv, inv.hosts_of("loadbalancers"), f"{shlex.quote(_ctl(inv))} list")
+    unreadable = {lb: (r.stderr or r.stdout).strip() for lb, r in results.items() if not r.ok}
+    if unreadable:
+        raise NodeError("cannot read the upstream of " + "; ".join(
+            f"{lb}: {why}" for lb, why in unreadable.items()) + "; nothing was changed")
+    return {lb: parse_list(r.stdout) for lb, r in results.items()}
+
+
+def serving(inv: Inventory, ups: dict[str, dict[str, str]]) -> list[str]:
+    """App hosts every load balancer sends requests to."""
+    return [h for h in inv.hosts_of("app")
+            if ups and all(u.get(address_of(inv, h)) == "up" for u in ups.values())]
+
+
+def _on_load_balancers(inv: Inventory, action: str, address: str,
+                       timeout: float | None = None) -> list[str]:
+    command = f"{shlex.quote(_ctl(inv))} {action} {shlex.quote(address)}"
+    if timeout is not None:
+        command += f" --timeout {timeout:g}"
+    results = hosts.run(inv, inv.hosts_of("loadbalancers"), command,
+                        timeout=(timeout or 60) + 30)
+    failed = {lb: (r.stderr or r.stdout).strip() for lb, r in results.items() if not r.ok}
+    if failed:
+        raise NodeError(f"{action} {address} failed on " + "; ".join(
+            f"{lb}: {why}" for lb, why in failed.items()))
+    return [f"{lb}: {r.stdout.strip()}" for lb, r in sorted(results.items())]
+
+
+def _require_app_host(inv: Inventory, host: str, action: str) -> None:
+    if host not in inv.hostvars:
+        raise NodeError(f"{host} is not in inventory '{inv.env}' ({inv.path}/hosts.yml)")
+    if host not in inv.hosts_of("app"):
+        raise NodeError(f"{action} works on app hosts behind the load balancers; {host} is in "
+                        f"{', '.join(g for g, m in inv.groups.items() if host in m)}")
+
+
+def drain(inv: Inventory, host: str, timeout: float | None = None, force: bool = False,
+          say: Say = print) -> list[str]:
+    """Stop sending new requests to `host` and wait for the ones in flight (every LB)."""
+    _require_app_host(inv, host, "node.drain")
+    others = [h for h in serving(inv, upstreams(inv)) if h != host]
+    if not others and not force:
+        raise NodeError(f"{host} is the last app host taking requests: draining it would leave "
+                        "the load balancers with no server, so every request would fail. Add or "
+                        "enable another app host first (or pass --force); nothing was changed")
+    say(f"node.drain: taking {host} out of {', '.join(inv.hosts_of('loadbalancers'))} and "
+        "waiting for its in-flight requests")
+    return _on_load_balancers(inv, "drain", address_of(inv, host), timeout)
+
+
+def ready(inv: Inventory, host: str) -> str:
+    """The answer of `host`'s /readyz, asked from the first load balancer (as nginx would)."""
+    port = setting(inv, "app_gunicorn_port", "8000")
+    url = f"http://{address_of(inv, host)}:{port}/readyz"
+    probe = ("import sys, urllib.request\ntry:\n"
+             "    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)\n"
+             "except Exception as exc:\n    print(getattr(exc, 'code', None) or exc)\n")
+    lb = inv.hosts_of("loadbalancers")[0]
+    result = hosts.run(inv, [lb], f"python3 -c {shlex.quote(probe)} {shlex.quote(url)}")[lb]
+    return (result.stdout or result.stderr).strip() or "no answer"
+
+
+def enable(inv: Inventory, host: str, say: Say = print) -> list[str]:
+    """Send requests to `host` again, once it passes /readyz."""
+    _require_app_host(inv, host, "node.enable")
+    answer = ready(inv, host)
+    if answer != "200":
+        raise NodeError(f"{host} does not pass /readyz (answer: {answer}), so it stays out of "
+                        f"the load balancers; see `fab logs web --host {host}`")
+    say(f"node.enable: {host} passes /readyz; putting it back into "
+        f"{', '.join(inv.hosts_of('loadbalancers'))}")
+    return _on_load_balancers(inv, "enable", address_of(inv, host))
+
+
+# --- add and remove: locked, timed, audited --------------------------------------------------
+
+@contextmanager
+def _locked(inv: Inventory, outcome: NodeOutcome, say: Say) -> Iterator[Clock]:
+    runner = hosts.runner(inv, inv.hosts_of("db")[0])
+    holder = lock.Holder.me(outcome.action, outcome.release or "-")
+    outcome.who, outcome.started = holder.who, holder.since
+    clock = Clock(outcome.phases, say)
+    try:
+        try:
+            lock.acquire(runner, holder)
+        except lock.LockError as exc:
+            raise NodeError(f"{exc}; nothing was changed") from None
+        try:
+            yield clock
+            outcome.ok = True
+        except NodeError as exc:
+            outcome.failure = str(exc)
+            raise
+        finally:
+            try:
+                audit.record(runner, outcome.audit_entry())
+            finally:
+                lock.release(runner, holder)
+    finally:
+        say("\n" + outcome.summary())
+        runner.close()
+
+
+def _playbook(name: str, inv: Inventory, variables: dict, limit: str,
+              say: Say) -> ansible.PlaybookResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
+        json.dump(variables, handle)
+        handle.flush()
+        return ansible.run_playbook(PLAYBOOKS / name, inv.path, limit=limit,
+                                    extra_args=["-e", f"@{handle.name}"], say=say)
+
+
+def live_release(inv: Inventory, exclude: str) -> tuple[str, str]:
+    """(release, a host that runs it): the one release every other app/worker host runs."""
+    others = [h for h in inv.hosts_of(*releases.RELEASE_GROUPS) if h != exclude]
+    states = releases.read(inv, others)
+    broken = {h: s.error for h, s in states.items() if s.error}
+    if broken:
+        raise NodeError("cannot read the releases on " + "; ".join(
+            f"{h}: {e}" for h, e in broken.items()) + "; nothing was changed")
+    live = {s.live for s in states.values() if s.live}
+    if not live:
+        raise NodeError("no release is live on the fleet yet: node.add joins a running fleet. "
+                        "Provision and deploy instead (`fab provision`, `fab deploy`); nothing "
+                        "was changed")
+    if len(live) > 1:
+        runs = ", ".join(f"{h}={s.live}" for h, s in sorted(states.items()))
+        raise NodeError(f"the hosts run different releases ({runs}): finish the deploy or roll "
+                        "back first, so the new node gets the one live release; nothing was "
+                        "changed")
+    release = live.pop()
+    source = next(h for h, s in sorted(states.items()) if s.live == release)
+    return release, source
+
+
+def cached_artifact(release: str, cache_dir: Path = artifact.CACHE_DIR) -> Path | None:
+    """The archive of `release` in this machine's artifact cache, if it was built here."""
+    for manifest in sorted(cache_dir.glob("*/manifest.json")):
+        try:
+            data = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        archive = manifest.parent / str(data.get("archive", ""))
+        if data.get("release_id") == release and archive.is_file():
+            return archive
+    return None
+
+
+def fetch_artifact(inv: Inventory, release: str, source: str, dest_dir: Path) -> Path:
+    """Pack the release as installed on `source` (manifest, src, wheels) and copy it here.
+
+    The same files the artifact shipped, checked again against its manifest on install.
+    """
+    root = releases.app_root(inv)
+    remote = f"/tmp/flaskfleet-{release}.tar.gz"
+    runner = hosts.runner(inv, source)
+    try:
+        packed = runner.run(
+            f"tar -C {shlex.quote(root + '/releases')} -czf {shlex.quote(remote)} "
+            + " ".join(shlex.quote(f"{release}/{part}") for part in ("manifest.json", "src",
+                                                                     "wheels")), timeout=300)
+        if not packed.ok:
+            raise NodeError(f"could not pack release {release} on {source}: "
+                            f"{packed.stderr.strip()}; nothing was changed on the new node")
+        local = dest_dir / f"{release}.tar.gz"
+        runner.get(remote, local)
+        runner.run(f"rm -f {shlex.quote(remote)}")
+    finally:
+        runner.close()
+    return local
+
+
+def _app_wheel(archive: Path) -> str:
+    with tarfile.open(archive) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/manifest.json")
+                      and m.name.count("/") == 1)
+        return json.load(tar.extractfile(member))["app_wheel"]
+
+
+def _add_to_inventory(inv: Inventory, host: str, group: str, address: str | None,
+                      ssh_host: str | None) -> dict[Path, str] | None:
+    """Put `host` into `group` in the inventory file; the files' old text, to undo it."""
+    if host in inv.hosts_of(group):
+        return None
+    if host not in inv.hostvars and not address:
+        raise NodeError(f"{host} is not in inventory '{inv.env}': give its private address with "
+                        "--address (and --ssh-host if SSH reaches it elsewhere); nothing was "
+                        "changed")
+    variables = {}
+    if host not in inv.hostvars:
+        variables = {"ansible_host": ssh_host or address, "fleet_private_address": address}
+    before = {p: p.read_text() for p in inv.path.glob("*.y*ml")}
+    try:
+        changed = inventory_file.add_host(inv.path, group, host, variables)
+    except inventory_file.InventoryFileError as exc:
+        raise NodeError(f"{exc}; nothing was changed") from None
+    return {changed: before[changed]}
+
+
+def _undo(files: dict[Path, str] | None) -> None:
+    for path, text in (files or {}).items():
+        path.write_text(text)
+
+
+def add(env: str, host: str, group: str, address: str | None = None,
+        ssh_host: str | None = None, say: Say = print) -> NodeOutcome:
+    """Add `host` to a running fleet as an app or worker host, on the live release."""
+    if group not in NODE_GROUPS:
+        raise NodeError(f"--group must be one of {', '.join(NODE_GROUPS)}, not {group!r} (the "
+                        "single beat host, load balancers and databases are set up with "
+                        "`fab provision`)")
+    inv = _inventory(env)
+    if host in inv.hosts_of(group) and host in _serving_or_running(inv, host, group):
+        raise NodeError(f"{host} is already a working {group} host; nothing was changed")
+    release, source = live_release(inv, exclude=host)
+    outcome = NodeOutcome("node.add", env, host, release)
+    with _locked(inv, outcome, say) as clock:
+        with clock.phase("inventory", f"{host} into group {group}"):
+            undo = _add_to_inventory(inv, host, group, address, ssh_host)
+            say(f"inventory: {host} is in group {group} of {inv.path}"
+                + ("" if undo is None else " (added)"))
+        try:
+            _join(env, host, group, release, source, clock, say)
+        except NodeError:
+            if undo:
+                _undo(undo)
+                say(f"inventory: {host} taken out of {inv.path} again")
+            raise
+    return outcome
+
+
+def _serving_or_running(inv: Inventory, host: str, group: str) -> list[str]:
+    """[host] if it already runs the fleet's release (app: and is in every upstream)."""
+    state = releases.read(inv, [host])[host]
+    if not state.live:
+        return []
+    if group == "app":
+        ups = upstreams(inv)
+        if not all(address_of(inv, host) in u for u in ups.values()):
+            return []
+    return [host]
+
+
+def _join(env: str, host: str, group: str, release: str, source: str, clock: Clock,
+          say: Say) -> None:
+    with clock.phase("provision", f"provision {host} (and the database's client list)"):
+        try:
+            provisioning.provision(env, limit=f"{host}:db", say=say)
+        except provisioning.ProvisionError as exc:
+            raise NodeError(f"provisioning {host} failed: {exc}") from None
+    inv = _inventory(env)
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-node-") as tmp:
+        with clock.phase("install", f"install the live release {release} on {host}"):
+            archive = cached_artifact(release)
+            if archive is None:
+                say(f"artifact: {release} is not in {artifact.CACHE_DIR}; copying it from "
+                    f"{source}")
+                archive = fetch_artifact(inv, release, source, Path(tmp))
+            else:
+                say(f"artifact: {archive} (built here)")
+            variables = {"deploy_release": release, "deploy_artifact": str(archive.resolve()),
+                         "deploy_app_wheel": _app_wheel(archive)}
+            result = _playbook("release-install.yml", inv, variables, host, say)
+            if not result.ok:
+                raise NodeError(f"installing {release} on {host} failed (output above); no "
+                                "load balancer sends it requests")
+    what = ("start, gate on /readyz and /version, add to every upstream" if group == "app"
+            else "start the worker on the release")
+    with clock.phase("join", what):
+        result = _playbook("node-join.yml", inv, {"deploy_release": release, "node_host": host},
+                           f"{host}:loadbalancers", say)
+        if not result.ok:
+            raise NodeError(f"{host} did not start or pass its health gate on {release} "
+                            f"(output above); no load balancer sends it requests. Logs: "
+                            f"`fab logs {'web' if group == 'app' else 'worker'} --host {host}`")
+
+
+def _inventory(env: str) -> Inventory:
+    try:
+        return inventory.check(env)
+    except inventory.InventoryError as exc:
+        raise NodeError(str(exc)) from None
+
+
+def removal_problems(inv: Inventory, host: str) -> list[str]:
+    """Why `host` cannot be removed from the fleet (empty: it can)."""
+    if host not in inv.hostvars:
+        return [f"{host} is not in inventory '{inv.env}'"]
+    problems = []
+    if host in inv.hosts_of("beat"):
+        problems.append(f"{host} runs beat, the fleet's single scheduler: move beat to another "
+                        "host in the inventory and provision first")
+    for group in ("loadbalancers", "db", "redis"):
+        if host in inv.hosts_of(group):
+            problems.append(f"{host} is in the {group} group; node.remove takes app and worker "
+                            "hosts only")
+    if inv.hosts_of("app") == [host]:
+        problems.append(f"{host} is the last app host: nothing would serve requests")
+    if host in inv.hosts_of("workers") and inv.hosts_of("workers") == [host]:
+        problems.append(f"{host} is the last worker: queued jobs would never run")
+    return problems
+
+
+def drain_host(env: str, host: str, timeout: float | None = None, force: bool = False,
+               say: Say = print) -> NodeOutcome:
+    """`fab node.drain`: drain under the deploy lock, with an audit record."""
+    inv = _inventory(env)
+    _require_app_host(inv, host, "node.drain")
+    outcome = NodeOutcome("node.drain", env, host, "-")
+    with _locked(inv, outcome, say) as clock, clock.phase("drain", f"drain {host}"):
+        for line in drain(inv, host, timeout, force, say):
+            say(line)
+    return outcome
+
+
+def enable_host(env: str, host: str, say: Say = print) -> NodeOutcome:
+    """`fab node.enable`: enable under the deploy lock, with an audit record."""
+    inv = _inventory(env)
+    _require_app_host(inv, host, "node.enable")
+    outcome = NodeOutcome("node.enable", env, host, "-")
+    with _locked(inv, outcome, say) as clock, clock.phase("enable", f"enable {host}"):
+        for line in enable(inv, host, say):
+            say(line)
+    return outcome
+
+
+def remove(env: str, host: str, timeout: float | None = None, say: Say = print) -> NodeOutcome:
+    """Drain `host`, stop its programs, take it out of the upstreams, inventory and grants."""
+    inv = _inventory(env)
+    problems = removal_problems(inv, host)
+    if problems:
+        raise NodeError("cannot remove " + host + ": " + "; ".join(problems)
+                        + "; nothing was changed")
+    address = address_of(inv, host)
+    is_app = host in inv.hosts_of("app")
+    outcome = NodeOutcome("node.remove", env, host, "-")
+    with _locked(inv, outcome, say) as clock:
+        if is_app:
+            with clock.phase("drain", f"take {host} out of every load balancer"):
+                for line in drain(inv, host, timeout, say=say):
+                    say(line)
+        with clock.phase("stop", f"stop {host}'s programs and keep them off at boot"):
+            stopped = hosts.run(inv, [host], "supervisorctl stop all; "
+                                "systemctl disable --now supervisor", timeout=900)[host]
+            if not stopped.ok:
+                say(f"warning: could not stop the programs on {host} ({stopped.stderr.strip()}"
+                    "); it is taken out of the fleet anyway: make sure it stays off")
+        with clock.phase("inventory", f"remove {host} from {inv.path}"):
+            for path in inventory_file.remove_host(inv.path, host):
+                say(f"inventory: {host} removed from {path}")
+        with clock.phase("upstreams", "render the upstreams without it, drop its database "
+                                      "accounts"):
+            inv = _inventory(env)
+            result = _playbook("node-leave.yml", inv, {"node_address": address},
+                               "loadbalancers:db", say)
+            if not result.ok:
+                raise NodeError(f"{host} is drained, stopped and out of the inventory, but "
+                                "updating the load balancers or the database failed (output "
+                                "above); run `fab provision --limit loadbalancers:db`")
+    return outcome
+

@@ -1,0 +1,51 @@
+"""Named, timed steps of a long operation (a deploy, a rollback, a node change).
+
+Each phase is announced when it starts and when it ends, with its duration; the list of phases
+is what the final report and the audit record show. Phases also keep their wall-clock start, so
+a load report can count the failed requests that fell inside each one (`fab rehearse`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    ok: bool
+    started_at: float = 0.0  # time.time() when the phase began
+
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.seconds
+
+
+class Clock:
+    """Runs phases in order: announces each, times it, records whether it finished."""
+
+    def __init__(self, phases: list[Phase], say: Callable[[str], None]) -> None:
+        self.phases = phases
+        self.say = say
+
+    @contextmanager
+    def phase(self, name: str, what: str) -> Iterator[None]:
+        self.say(f"\n==> {name}: {what}")
+        started_at, started = time.time(), time.monotonic()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            seconds = time.monotonic() - started
+            self.phases.append(Phase(name, seconds, ok, started_at))
+            self.say(f"<== {name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
+
+
+def table_rows(phases: list[Phase]) -> list[tuple[str, str, str]]:
+    """(phase, seconds, result) rows, for a report table."""
+    return [(p.name, f"{p.seconds:.1f}", "ok" if p.ok else "FAILED") for p in phases]
