@@ -5,6 +5,7 @@ Tasks stay thin: they parse options and call the `fleet` library, which does the
 
 from __future__ import annotations
 
+import math
 import os
 
 from fabric import task
@@ -15,6 +16,7 @@ from fleet import database, engine, hosts, inventory, logs, nodes, releases, rep
 from fleet import deploy as deploying
 from fleet import lock as deploy_lock
 from fleet import provision as provisioning
+from fleet import rehearse as rehearsal
 from fleet import status as fleet_status
 from fleet import verify as verification
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
@@ -140,6 +142,35 @@ def rollback(c, env="sandbox", to=None, batch="1"):
         deploying.rollback(env, to=to, batch=_positive(batch, "--batch"))
     except deploying.DeployError as exc:
         raise Exit(f"rollback: {exc}") from None
+
+
+@task(help={"rate": "requests a second (default 20)",
+            "seconds": "how long to send them (default 30)",
+            "env": "environment: a directory under inventory/ (default sandbox)"})
+def load(c, rate="20", seconds="30", env="sandbox"):
+    """Send steady traffic through the load balancer and report failures and latency."""
+    requests_a_second, duration = _rate(rate), _seconds(seconds, "--seconds")
+    try:
+        result = rehearsal.load_environment(_inventory(env), requests_a_second, duration)
+    except rehearsal.RehearsalError as exc:
+        raise Exit(f"load: {exc}") from None
+    print(result.summary())
+    if not result.ok:
+        raise Exit("load: not every request succeeded (see above)")
+
+
+@task(help={"rate": "requests a second during the deploy (default 20)",
+            "env": "environment: a directory under inventory/ (default sandbox)"})
+def rehearse(c, rate="20", env="sandbox"):
+    """Deploy a fresh build under steady traffic; show the requests failed in each phase."""
+    requests_a_second = _rate(rate)
+    try:
+        result = rehearsal.rehearse(env, requests_a_second)
+    except (inventory.InventoryError, rehearsal.RehearsalError) as exc:
+        raise Exit(f"rehearse: {exc}") from None
+    print("\n" + result.table())
+    if not result.ok:
+        raise Exit("rehearse: the deploy failed or requests failed during it (see above)")
 
 
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)"})
@@ -296,6 +327,16 @@ def _seconds(value: str | None, option: str) -> float | None:
     return seconds
 
 
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1
+    if not (rate > 0 and math.isfinite(rate)):
+        raise Exit(f"--rate must be a positive number of requests a second, not {value!r}")
+    return rate
+
+
 def _positive(value: str, option: str) -> int:
     try:
         number = int(value)
@@ -318,6 +359,8 @@ ns.add_task(provision)
 ns.add_task(verify)
 ns.add_task(deploy)
 ns.add_task(rollback)
+ns.add_task(load)
+ns.add_task(rehearse)
 ns.add_task(releases_, name="releases")
 ns.add_task(audit)
 ns.add_task(fleet_status_, name="status")

@@ -1,11 +1,15 @@
 """`make bench`: measure what the kit does and report it. Nothing here asserts a timing.
 
-Each measurement runs several times where affordable and reports min/median/max. Results go to
-bench/results.json and bench/results.md.
+Each measurement runs several times where affordable and reports min/median/max. Besides the
+timings there are request rates and latencies under fixed-rate load, and the requests that
+failed during a deploy. Results go to bench/results.json, bench/results.md and (the timings as
+a chart) bench/results.png; they are written after every group of measurements, so a group that
+fails late keeps the figures of the groups before it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -22,7 +26,8 @@ from pathlib import Path
 
 import yaml
 
-from fleet import artifact, deploy, image
+from fleet import artifact, bench_chart, deploy, image, inventory, rehearse
+from fleet.load import LoadReport, Request, run_load
 from fleet.remote import SSHRunner
 from fleet.sandbox import Sandbox
 from fleet.topology import default_topology
@@ -39,6 +44,15 @@ GROUP_ROLES = {
     "nginx": {"loadbalancers"},
 }
 BENCH_SANDBOX = "ffbench"
+# One offered rate for both targets, so they compare by what they achieve and by their
+# latencies. Reads only, so repeated runs leave the database as it was.
+THROUGHPUT_RATE = 300
+THROUGHPUT_SECONDS = 15
+THROUGHPUT_MIX = [(Request("GET", "/api/papers"), 3), (Request("GET", "/version"), 1)]
+THROUGHPUT_COLUMNS = ("offered (req/s)", "sent (req/s)", "answered ok (req/s)", "failed",
+                      "dropped", "p50 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)")
+DEPLOY_LOAD_RATE = 20
+SCALED_APPS = 4
 
 
 def timed(fn: Callable[[], object], repeat: int) -> dict:
@@ -166,6 +180,66 @@ def measure_releases(changes: int = 2) -> dict[str, dict]:
     return results
 
 
+def _throughput(load: LoadReport) -> dict:
+    served = load.sent - load.failed
+    return {"url": load.base_url, "offered_rate": load.target_rate,
+            "achieved_rate": round(load.achieved_rate, 1),
+            "served_rate": round(served / load.elapsed, 1) if load.elapsed else 0.0,
+            "sent": load.sent, "failed": load.failed, "dropped": load.dropped,
+            "p50_ms": load.p50_ms, "p95_ms": load.p95_ms, "p99_ms": load.p99_ms,
+            "max_ms": load.max_ms}
+
+
+def measure_throughput(rate: float = THROUGHPUT_RATE,
+                       seconds: float = THROUGHPUT_SECONDS) -> dict[str, dict]:
+    """The same fixed-rate load through the load balancer and straight at the first app host's
+    gunicorn (whose private address the control node reaches), on the deployed sandbox."""
+    inv = inventory.load(inventory.SANDBOX_ENV)
+    _, sandbox_hosts = rehearse.load_target(inv)
+    balancer, app = inv.hosts_of("loadbalancers")[0], inv.hosts_of("app")[0]
+    address = inv.hostvars[app]["fleet_private_address"]
+    port = inventory.setting(inv, "app_gunicorn_port", "8000")
+    targets = {f"through the load balancer (nginx on {balancer})": rehearse.SANDBOX_URL,
+               f"one gunicorn, direct ({app})": f"http://{address}:{port}"}
+    results = {}
+    for name, url in targets.items():
+        load = asyncio.run(run_load(url, rate, seconds, mix=THROUGHPUT_MIX,
+                                    allowed_hosts=sandbox_hosts))
+        results[name] = _throughput(load)
+    return results
+
+
+def measure_deploy_under_load(rate: float = DEPLOY_LOAD_RATE) -> dict:
+    """A code-change deploy (a fresh build) while `rate` requests a second go through the load
+    balancer: how many were sent and how many failed, in total and per phase."""
+    result = rehearse.rehearse(rate=rate, say=lambda _line: None)
+    return {"rate": rate, "app_hosts": len(inventory.load(inventory.SANDBOX_ENV).hosts_of("app")),
+            "release": result.release, "deploy_ok": result.failure is None,
+            "failure": result.failure, "sent": result.load.sent, "failed": result.load.failed,
+            "dropped": result.load.dropped,
+            "by_phase": [row._asdict() for row in result.rows()]}
+
+
+def measure_scaled_deploy(apps: int = SCALED_APPS) -> dict[str, dict]:
+    """The default sandbox recreated with more app hosts: cold provision, first deploy and a
+    code-change deploy, to set beside the two-app figures."""
+    quiet = lambda _line: None  # noqa: E731 - the deploy's own progress is not the report
+    sandbox = Sandbox(say=quiet)
+    specs = default_topology(apps=apps)
+    sandbox.down()
+    sandbox.up(specs)
+    results = {f"fab provision, {len(specs)} fresh hosts (cold), {apps} app hosts":
+               timed(lambda: _fab("provision"), 1)}
+    results[f"fab deploy, first release, {apps} app hosts"] = timed(
+        lambda: deploy.deploy(say=quiet), 1)
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-bench-") as tmp:
+        change = _code_change(Path(tmp), f"change-{apps}apps")
+        outcome = deploy.deploy(app_dir=change, say=quiet)
+    # Phase time, like "fab deploy, code change (total)" above, so the two compare.
+    results[f"fab deploy, code change, {apps} app hosts"] = _summary([round(outcome.total, 1)])
+    return results
+
+
 def _summary(samples: list[float]) -> dict:
     return {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
             "samples": samples}
@@ -178,18 +252,70 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    results = measure_sandbox()
-    results.update(measure_provision())
-    results.update(measure_releases())
+def throughput_markdown(throughput: dict[str, dict]) -> str:
+    lines = ["| target | " + " | ".join(THROUGHPUT_COLUMNS) + " |",
+             "|---" * (len(THROUGHPUT_COLUMNS) + 1) + "|"]
+    for name, r in throughput.items():
+        cells = [r["offered_rate"], r["achieved_rate"], r["served_rate"], r["failed"],
+                 r["dropped"], r["p50_ms"], r["p95_ms"], r["p99_ms"], r["max_ms"]]
+        lines.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:g}" for c in cells)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def document_markdown(doc: dict) -> str:
+    """results.md: the timings, then whatever else this run measured."""
+    parts = [markdown(doc["results"])]
+    if "throughput" in doc:
+        parts.append(f"Fixed-rate load, {THROUGHPUT_SECONDS} s per target; latencies of answered "
+                     "requests:\n\n" + throughput_markdown(doc["throughput"]))
+    if "deploy_under_load" in doc:
+        d = doc["deploy_under_load"]
+        outcome = "the deploy succeeded" if d["deploy_ok"] else f"the deploy FAILED: {d['failure']}"
+        parts.append(f"Failed requests during a code-change deploy ({d['rate']:g} req/s through "
+                     f"the load balancer, {d['app_hosts']} app hosts): {d['failed']} of "
+                     f"{d['sent']} sent, {d['dropped']} dropped; {outcome}.\n")
+    if "stopped_at" in doc:
+        parts.append(f"Incomplete run: it stopped in \"{doc['stopped_at']}\"; the measurements "
+                     "after it are missing.\n")
+    return "\n".join(parts)
+
+
+def write_results(doc: dict) -> None:
     OUT_DIR.mkdir(exist_ok=True)
-    doc = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-           "results": results}
     (OUT_DIR / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (OUT_DIR / "results.md").write_text(markdown(results))
-    print(markdown(results))
-    print(f"bench: wrote {OUT_DIR / 'results.json'} and {OUT_DIR / 'results.md'}")
+    (OUT_DIR / "results.md").write_text(document_markdown(doc))
+    if doc["results"]:
+        bench_chart.write_chart(doc["results"], OUT_DIR / "results.png",
+                                title=f"make bench, {doc['measured_at']}")
+
+
+def main() -> int:
+    doc: dict = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                 "results": {}}
+    timings = doc["results"]
+    # In this order: the later groups use the provisioned, then deployed, default sandbox.
+    groups = [
+        ("sandbox up and down", lambda: timings.update(measure_sandbox())),
+        ("provision", lambda: timings.update(measure_provision())),
+        ("build, deploy, rollback", lambda: timings.update(measure_releases())),
+        ("throughput", lambda: doc.update(throughput=measure_throughput())),
+        ("deploy under load", lambda: doc.update(deploy_under_load=measure_deploy_under_load())),
+        (f"{SCALED_APPS} app hosts", lambda: timings.update(measure_scaled_deploy())),
+    ]
+    for name, measure in groups:
+        print(f"bench: {name}", flush=True)
+        try:
+            measure()
+        except BaseException:
+            doc["stopped_at"] = name
+            raise
+        finally:
+            write_results(doc)
+    print(document_markdown(doc))
+    print(f"bench: wrote {OUT_DIR / 'results.json'}, {OUT_DIR / 'results.md'} and "
+          f"{OUT_DIR / 'results.png'}")
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, hosts, lock, releases, report
+from fleet import ansible, artifact, audit, crashloop, hosts, lock, releases, report
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
 from fleet.phases import Clock, Phase, table_rows
@@ -30,7 +30,12 @@ REPORTED = re.compile(r"\"msg\": \"(?P<kind>BACKUP|MIGRATED) (?P<text>[^\"]*)\""
 
 
 class DeployError(RuntimeError):
-    """The deploy or rollback stopped; the message says where, why and what state is left."""
+    """The deploy or rollback stopped; the message says where, why and what state is left.
+
+    Raised after the lock was taken, it carries the `outcome` with the phases that ran.
+    """
+
+    outcome: Outcome | None = None
 
 
 @dataclass
@@ -195,6 +200,14 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
     with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
         with clock.phase("pre-flight", "inventory, hosts, artifact"):
             inv = _preflight(env, say)
+            looping = crashloop.check(inv)
+            if looping:
+                raise DeployError(
+                    "pre-flight failed, nothing was changed: "
+                    + "; ".join(str(f) for f in looping)
+                    + ". A rollout over a crash-looping program cannot tell a bad release from a "
+                    "bad host: find the cause (`fab logs supervisor --host HOST`, `fab logs web`) "
+                    "and fix it, or `fab rollback`, then deploy")
             source = app_dir
             if ref:
                 try:
@@ -237,6 +250,7 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
             outcome.ok = True
         except DeployError as exc:
             outcome.failure = str(exc)
+            exc.outcome = outcome  # the phases that ran, for callers that report them
             raise
         finally:
             try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import secrets
 import ssl
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -55,3 +58,69 @@ def versions(inv: Inventory, port: int = 8000) -> dict[str, str]:
 def live_releases(inv: Inventory, group_hosts: list[str]) -> dict[str, str]:
     """host -> the release current points at."""
     return {h: on(inv, h, "basename $(readlink /srv/fleetapp/current)") for h in group_hosts}
+
+
+class ApiClient:
+    """A logged-in client of the reference app's API through the load balancer (cookie session,
+    JSON bodies, as the app's own front end talks to it)."""
+
+    def __init__(self, email: str, password: str) -> None:
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            urllib.request.HTTPSHandler(context=_INSECURE))
+        status, body = self.send("POST", "/api/auth/login", {"email": email,
+                                                             "password": password})
+        assert status == 200, body
+
+    def send(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(LB_URL + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def import_batches(self, count: int, tag: str, size: int = 3) -> list[int]:
+        """Queue `count` import jobs of `size` papers each (DOIs 10.5555/<tag>-<job>-<n>)."""
+        jobs = []
+        for number in range(count):
+            papers = [{"title": f"Import {tag} {number}-{i}", "published_on": "2026-11-21",
+                       "doi": f"10.5555/{tag}-{number}-{i}"} for i in range(size)]
+            status, body = self.send("POST", "/api/papers/import", {"papers": papers})
+            assert status == 202, body
+            jobs.append(body["job"]["id"])
+        return jobs
+
+    def wait_jobs(self, jobs: list[int], seconds: float = 180) -> dict[int, str]:
+        """Poll until every job is done or failed (or time is up): job -> status."""
+        states: dict[int, str] = {}
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for job in jobs:
+                if states.get(job) in ("done", "failed"):
+                    continue
+                status, body = self.send("GET", f"/api/jobs/{job}")
+                if status == 200:
+                    states[job] = body["job"]["status"]
+            if all(states.get(job) in ("done", "failed") for job in jobs):
+                break
+            time.sleep(1)
+        return states
+
+
+def api_admin(inv: Inventory) -> ApiClient:
+    """An admin of the deployed app (created with the app's own `seed-demo`), logged in."""
+    password = secrets.token_urlsafe(12)
+    on(inv, inv.hosts_of("app")[0],
+       f"cd /tmp && sudo -u fleetapp FLEETAPP_SEED_ADMIN_PASSWORD={password} "
+       "/usr/local/bin/fleetapp-run flask --app fleetapp.wsgi seed-demo "
+       "--admin-email drills@example.org")
+    return ApiClient("drills@example.org", password)
+
+
+def papers_with_prefix(inv: Inventory, prefix: str) -> int:
+    """Rows in the papers table whose DOI starts with 10.5555/<prefix>."""
+    return int(on(inv, inv.hosts_of("db")[0], "mysql -N -e \"SELECT COUNT(*) FROM "
+                  f"fleetapp.papers WHERE doi LIKE '10.5555/{prefix}%'\""))

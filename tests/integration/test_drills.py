@@ -1,0 +1,150 @@
+"""Fault drills on the deployed sandbox (issue 7), each asserting what it promises.
+
+Drills 1-4 live where their fleet state is built: a rolling deploy under GET+POST load, a release
+failing its health gate under load and a rollback under load in test_deploy.py, an app host's
+container stopped under GET load in test_nodes.py. Here:
+
+5. a Celery worker process killed with SIGKILL in the middle of an import: redelivered, done once;
+6. Redis restarted while import jobs wait in the queue: they survive (AOF) and complete;
+7. MariaDB restarted under load: /readyz says so, requests recover with no redeploy, and every
+   import is all-or-nothing;
+8. the app program crash-looping under supervisord: `fab deploy` refuses and says why.
+
+Runs after test_nodes (worker1 and worker2 consume jobs); drill 8 goes last, because the crash
+loop it provokes keeps deploys refused for the check's window.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import pytest
+from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix
+
+from fleet import crashloop, inventory
+from fleet.load import BackgroundLoad
+
+
+@pytest.fixture(scope="module")
+def fleet(provisioned):
+    inv = inventory.load("sandbox")
+    assert inv.hosts_of("app") and inv.hosts_of("workers")
+    return inv, api_admin(inv)
+
+
+def _all_or_nothing(inv, client, jobs: list[int], tag: str, size: int = 3) -> dict[int, str]:
+    """Every job ended; a done job has all its rows, a failed one none; no row twice."""
+    states = client.wait_jobs(jobs, seconds=240)
+    assert len(states) == len(jobs) and set(states.values()) <= {"done", "failed"}, states
+    for job_index, job in enumerate(jobs):
+        rows = papers_with_prefix(inv, f"{tag}-{job_index}-")
+        assert rows == (size if states[job] == "done" else 0), (job, states[job], rows)
+    return states
+
+
+def _worker_children(inv, host: str) -> list[str]:
+    """PIDs of the prefork pool processes of every worker program on `host`."""
+    mains = on(inv, host, "supervisorctl pid fleetapp-worker:*").split()
+    return on(inv, host, " ; ".join(f"pgrep -P {pid}" for pid in mains) + " ; true").split()
+
+
+def test_drill5_worker_killed_mid_import_task_is_redelivered_and_done_once(fleet):
+    inv, client = fleet
+    db = inv.hosts_of("db")[0]
+    tag = f"kill-{secrets.token_hex(4)}"
+    # Hold a write lock on papers: the import starts, takes its job row and then waits on the
+    # lock, so it is provably running when its process is killed.
+    on(inv, db, "nohup mysql -e 'LOCK TABLES fleetapp.papers WRITE; SELECT SLEEP(30); "
+                "UNLOCK TABLES' >/dev/null 2>&1 &")
+    time.sleep(1)
+    [job] = client.import_batches(1, tag)
+    started = time.monotonic()
+    while time.monotonic() - started < 20:
+        running = on(inv, db, "mysql -N -e \"SELECT COUNT(*) FROM information_schema.processlist "
+                              "WHERE state LIKE '%metadata lock%' OR state LIKE '%table lock%'\"")
+        if int(running) > 0:
+            break
+        time.sleep(0.5)
+    assert int(running) > 0, "the import never reached the database"
+    killed = []
+    for host in inv.hosts_of("workers"):
+        pids = _worker_children(inv, host)
+        if pids:
+            on(inv, host, f"kill -9 {' '.join(pids)}")
+            killed.append(host)
+    assert killed
+    states = _all_or_nothing(inv, client, [job], tag)
+    assert states[job] == "done"
+    logs = " ".join(on(inv, h, "cat /var/log/fleetapp/fleetapp-worker-*.log") for h in killed)
+    assert "SIGKILL" in logs or "WorkerLostError" in logs
+
+
+def test_drill6_redis_restart_keeps_queued_jobs(fleet):
+    inv, client = fleet
+    workers = inv.hosts_of("workers")
+    tag = f"redis-{secrets.token_hex(4)}"
+    for host in workers:
+        on(inv, host, "supervisorctl stop 'fleetapp-worker:*'")
+    try:
+        jobs = client.import_batches(10, tag)
+        redis_host = inv.hosts_of("redis")[0]
+        # The unit is Type=notify: restart returns once Redis has loaded its append-only file.
+        on(inv, redis_host, "systemctl restart redis-server")
+    finally:
+        for host in workers:
+            on(inv, host, "supervisorctl start 'fleetapp-worker:*'")
+    states = _all_or_nothing(inv, client, jobs, tag)
+    assert sorted(states.values()) == ["done"] * 10, states
+
+
+def test_drill7_mariadb_restart_under_load_recovers_without_a_redeploy(fleet):
+    inv, client = fleet
+    db = inv.hosts_of("db")[0]
+    app1 = inv.hostvars[inv.hosts_of("app")[0]]["fleet_private_address"]
+    lbs = [inv.hostvars[h]["fleet_private_address"] for h in inv.hosts_of("loadbalancers")]
+    tag = f"maria-{secrets.token_hex(4)}"
+    load = BackgroundLoad(LB_URL, rate=20, seconds=600, allowed_hosts=lbs).start()
+    try:
+        time.sleep(3)
+        jobs = client.import_batches(8, tag)
+        on(inv, db, "nohup sh -c 'systemctl stop mariadb; sleep 6; systemctl start mariadb' "
+                    ">/dev/null 2>&1 &")
+        verdicts = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status, body = get("/readyz", base=f"http://{app1}:8000")
+            verdicts.append((status, json.loads(body).get("failed", [])))
+            if len(verdicts) > 3 and status == 200 and any(s == 503 for s, _ in verdicts):
+                break
+            time.sleep(0.5)
+        recovered_at = time.time()
+        time.sleep(10)
+    finally:
+        report = load.stop()
+    print(report.summary())
+    assert any(s == 503 and "database" in failed for s, failed in verdicts), verdicts
+    assert verdicts[-1][0] == 200, verdicts[-5:]
+    # Requests fail while the database is down (the app cannot answer them); after it is back
+    # they succeed again, with no deploy or restart of the app.
+    after = [failed for second, _, failed in report.timeline if second > recovered_at + 1]
+    assert after and sum(after) == 0, report.summary()
+    _all_or_nothing(inv, client, jobs, tag)
+
+
+def test_drill8_crash_loop_makes_deploy_refuse_and_say_why(fleet):
+    inv, _ = fleet
+    host = inv.hosts_of("app")[0]
+    # Kill gunicorn's master after it has counted as started (startsecs=5): supervisord sees an
+    # unexpected exit each time and restarts it, the signature of a crash loop.
+    for _ in range(crashloop.MAX_UNEXPECTED_EXITS):
+        on(inv, host, "sleep 6; kill -9 $(supervisorctl pid fleetapp-web)")
+    time.sleep(6)
+    found = crashloop.check(inv)
+    assert [f.host for f in found] == [host], found
+    result = fab("deploy")
+    assert result.returncode != 0
+    assert f"{host}: fleetapp-web exited unexpectedly" in result.stderr, result.stderr
+    assert "crash loop" in result.stderr and "nothing was changed" in result.stderr
+    assert "==> lock" not in result.stdout  # refused in pre-flight, before anything
