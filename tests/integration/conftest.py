@@ -36,7 +36,7 @@ def fleet_sandbox() -> Sandbox:
 # Modules share the sandbox and build on each other: bare hosts first, then provisioning,
 # then what needs a provisioned fleet, then what needs a deployed one.
 MODULE_ORDER = ["test_sandbox", "test_provision", "test_app_live", "test_deploy", "test_nodes",
-                "test_single_host"]
+                "test_drills", "test_single_host"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

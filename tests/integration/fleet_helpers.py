@@ -112,12 +112,12 @@ class ApiClient:
 
 def api_admin(inv: Inventory) -> ApiClient:
     """An admin of the deployed app (created with the app's own `seed-demo`), logged in."""
-    password = secrets.token_urlsafe(12)
+    # seed-demo never changes an existing admin's password: a new admin for every client.
+    email, password = f"admin-{secrets.token_hex(4)}@example.org", secrets.token_urlsafe(12)
     on(inv, inv.hosts_of("app")[0],
        f"cd /tmp && sudo -u fleetapp FLEETAPP_SEED_ADMIN_PASSWORD={password} "
-       "/usr/local/bin/fleetapp-run flask --app fleetapp.wsgi seed-demo "
-       "--admin-email drills@example.org")
-    return ApiClient("drills@example.org", password)
+       f"/usr/local/bin/fleetapp-run flask --app fleetapp.wsgi seed-demo --admin-email {email}")
+    return ApiClient(email, password)
 
 
 def papers_with_prefix(inv: Inventory, prefix: str) -> int:

@@ -46,30 +46,38 @@ def _all_or_nothing(inv, client, jobs: list[int], tag: str, size: int = 3) -> di
 
 def _worker_children(inv, host: str) -> list[str]:
     """PIDs of the prefork pool processes of every worker program on `host`."""
-    mains = on(inv, host, "supervisorctl pid fleetapp-worker:*").split()
+    mains = on(inv, host, "supervisorctl status 'fleetapp-worker:*' | "
+                          "awk '$2 == \"RUNNING\" {print $4}' | tr -d ,").split()
     return on(inv, host, " ; ".join(f"pgrep -P {pid}" for pid in mains) + " ; true").split()
 
 
 def test_drill5_worker_killed_mid_import_task_is_redelivered_and_done_once(fleet):
     inv, client = fleet
     db = inv.hosts_of("db")[0]
+    workers = inv.hosts_of("workers")
     tag = f"kill-{secrets.token_hex(4)}"
-    # Hold a write lock on papers: the import starts, takes its job row and then waits on the
-    # lock, so it is provably running when its process is killed.
-    on(inv, db, "nohup mysql -e 'LOCK TABLES fleetapp.papers WRITE; SELECT SLEEP(30); "
-                "UNLOCK TABLES' >/dev/null 2>&1 &")
-    time.sleep(1)
-    [job] = client.import_batches(1, tag)
-    started = time.monotonic()
-    while time.monotonic() - started < 20:
-        running = on(inv, db, "mysql -N -e \"SELECT COUNT(*) FROM information_schema.processlist "
-                              "WHERE state LIKE '%metadata lock%' OR state LIKE '%table lock%'\"")
-        if int(running) > 0:
-            break
+    # Queue the import with the workers stopped, then hold its job row locked: the task starts,
+    # asks for the row (SELECT ... FOR UPDATE) and waits, so it is provably running when its
+    # process is killed.
+    for host in workers:
+        on(inv, host, "supervisorctl stop 'fleetapp-worker:*'")
+    try:
+        [job] = client.import_batches(1, tag)
+        on(inv, db, "nohup mysql fleetapp -e 'START TRANSACTION; SELECT id FROM import_jobs "
+                    f"WHERE id = {job} FOR UPDATE; SELECT SLEEP(25); COMMIT' >/dev/null 2>&1 &")
+        time.sleep(1)
+    finally:
+        for host in workers:
+            on(inv, host, "supervisorctl start 'fleetapp-worker:*'")
+    waiting = "0"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and waiting == "0":
+        waiting = on(inv, db, "mysql -N -e \"SELECT COUNT(*) FROM information_schema.innodb_trx "
+                              "WHERE trx_state = 'LOCK WAIT'\"")
         time.sleep(0.5)
-    assert int(running) > 0, "the import never reached the database"
+    assert waiting != "0", "the import task never started"
     killed = []
-    for host in inv.hosts_of("workers"):
+    for host in workers:
         pids = _worker_children(inv, host)
         if pids:
             on(inv, host, f"kill -9 {' '.join(pids)}")
