@@ -1,8 +1,9 @@
 """Fault drills on the deployed sandbox (issue 7), each asserting what it promises.
 
-Drills 1-4 live where their fleet state is built: a rolling deploy under GET+POST load, a release
-failing its health gate under load and a rollback under load in test_deploy.py, an app host's
-container stopped under GET load in test_nodes.py. Here:
+Drill 1, a rolling deploy under GET+POST load, runs here as `fab rehearse` (and as release B in
+test_deploy.py); drills 2-4 live where their fleet state is built: a release failing its health
+gate under load and a rollback under load in test_deploy.py, an app host's container stopped
+under GET load in test_nodes.py. Here also:
 
 5. a Celery worker process killed with SIGKILL in the middle of an import: redelivered, done once;
 6. Redis restarted while import jobs wait in the queue: they survive (AOF) and complete;
@@ -21,7 +22,7 @@ import secrets
 import time
 
 import pytest
-from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix
+from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix, versions
 
 from fleet import crashloop, inventory
 from fleet.load import BackgroundLoad
@@ -49,6 +50,26 @@ def _worker_children(inv, host: str) -> list[str]:
     mains = on(inv, host, "supervisorctl status 'fleetapp-worker:*' | "
                           "awk '$2 == \"RUNNING\" {print $4}' | tr -d ,").split()
     return on(inv, host, " ; ".join(f"pgrep -P {pid}" for pid in mains) + " ; true").split()
+
+
+def test_fab_load_reports_requests_through_the_load_balancer(fleet):
+    result = fab("load", "--rate", "10", "--seconds", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "30 sent" in result.stdout and "0 failed" in result.stdout, result.stdout
+
+
+def test_drill1_rehearsal_deploys_a_new_build_under_load_without_a_failed_request(fleet):
+    inv, _ = fleet
+    before = set(versions(inv).values())
+    result = fab("rehearse", "--rate", "20")
+    print(result.stdout[-2500:])
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "rehearsal: OK" in result.stdout
+    table = result.stdout.split("requests sent")[-1]
+    for phase in ("install", "migrate", "switch", "workers"):
+        assert f"\n{phase} " in table, table
+    now = set(versions(inv).values())
+    assert len(now) == 1 and now != before  # a new build, on every app host
 
 
 def test_drill5_worker_killed_mid_import_task_is_redelivered_and_done_once(fleet):
