@@ -61,8 +61,8 @@ def timed(fn: Callable[[], object], repeat: int) -> dict:
         started = time.monotonic()
         fn()
         samples.append(round(time.monotonic() - started, 2))
-    return {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
-            "samples": samples}
+    return {"min": min(samples), "median": round(statistics.median(samples), 2),
+            "max": max(samples), "samples": samples}
 
 
 def measure_sandbox(repeat: int = 3) -> dict[str, dict]:
@@ -170,7 +170,10 @@ def measure_releases(changes: int = 2) -> dict[str, dict]:
         results["artifact build, cached"] = timed(
             lambda: artifact.build(APP_DIR, cache_dir=cache, say=quiet), 3)
         results["fab deploy, first release"] = timed(lambda: deploy.deploy(say=quiet), 1)
-        outcomes = [deploy.deploy(app_dir=_code_change(Path(tmp), f"change{i}"), say=quiet)
+        # A tag of its own per run: each change is a new build, never one cached by a past run.
+        stamp = int(time.time())
+        outcomes = [deploy.deploy(app_dir=_code_change(Path(tmp), f"change{i}-{stamp}"),
+                                  say=quiet)
                     for i in range(changes)]
     results["fab deploy, code change (total)"] = _summary([round(o.total, 1) for o in outcomes])
     for phase in [p.name for p in outcomes[0].phases]:
@@ -233,7 +236,7 @@ def measure_scaled_deploy(apps: int = SCALED_APPS) -> dict[str, dict]:
     results[f"fab deploy, first release, {apps} app hosts"] = timed(
         lambda: deploy.deploy(say=quiet), 1)
     with tempfile.TemporaryDirectory(prefix="flaskfleet-bench-") as tmp:
-        change = _code_change(Path(tmp), f"change-{apps}apps")
+        change = _code_change(Path(tmp), f"change-{apps}apps-{int(time.time())}")
         outcome = deploy.deploy(app_dir=change, say=quiet)
     # Phase time, like "fab deploy, code change (total)" above, so the two compare.
     results[f"fab deploy, code change, {apps} app hosts"] = _summary([round(outcome.total, 1)])
@@ -241,8 +244,8 @@ def measure_scaled_deploy(apps: int = SCALED_APPS) -> dict[str, dict]:
 
 
 def _summary(samples: list[float]) -> dict:
-    return {"min": min(samples), "median": statistics.median(samples), "max": max(samples),
-            "samples": samples}
+    return {"min": min(samples), "median": round(statistics.median(samples), 2),
+            "max": max(samples), "samples": samples}
 
 
 def markdown(results: dict[str, dict]) -> str:
