@@ -8,11 +8,13 @@ changed something.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -171,6 +173,16 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
                           elapsed=time.monotonic() - started, task_times=clock.times,
                           output=captured)
 
+
+
+def run_with_vars(playbook: Path, inventory: Path, variables: dict,
+                  limit: str | None = None, say: Say = print) -> PlaybookResult:
+    """run_playbook with extra variables passed as a JSON file (no quoting, any type)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
+        json.dump(variables, handle)
+        handle.flush()
+        return run_playbook(playbook, inventory, limit=limit,
+                            extra_args=["-e", f"@{handle.name}"], say=say)
 
 def timing_summary(result: PlaybookResult, top: int = 10) -> list[str]:
     """The slowest tasks and the total, as report lines."""

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, crashloop, hosts, lock, releases, report
+from fleet import ansible, artifact, audit, crashloop, hosts, lock, phases, releases, report
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
-from fleet.phases import Clock, Phase, table_rows
+from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -58,12 +58,10 @@ class Outcome:
 
     @property
     def total(self) -> float:
-        return sum(p.seconds for p in self.phases)
+        return phases.total(self.phases)
 
     def summary(self) -> str:
-        rows = table_rows(self.phases)
-        rows.append(("total", f"{self.total:.1f}", "ok" if self.ok else "FAILED"))
-        lines = [report.table(("phase", "seconds", "result"), rows)]
+        lines = [phases.table(self.phases, self.ok)]
         if self.backup:
             lines.append(f"database backup: {self.backup}")
         if self.migration:
@@ -76,7 +74,7 @@ class Outcome:
     def audit_entry(self) -> dict:
         entry = asdict(self)
         entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-        entry["phases"] = [[p.name, round(p.seconds, 2)] for p in self.phases]
+        entry["phases"] = phases.audit_record(self.phases)
         return entry
 
 
@@ -122,13 +120,9 @@ def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
     return target
 
 
-def _playbook(name: str, inv: Inventory, variables: dict, say: ansible.Say,
-              limit: str | None = None) -> ansible.PlaybookResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
-        json.dump(variables, handle)
-        handle.flush()
-        return ansible.run_playbook(PLAYBOOKS / name, inv.path, limit=limit,
-                                    extra_args=["-e", f"@{handle.name}"], say=say)
+def _playbook(name: str, inv: Inventory, variables: dict,
+              say: ansible.Say) -> ansible.PlaybookResult:
+    return ansible.run_with_vars(PLAYBOOKS / name, inv.path, variables, say=say)
 
 
 def _failure_text(result: ansible.PlaybookResult) -> str | None:

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, releases, report
+from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, phases, releases
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
-from fleet.phases import Clock, Phase, table_rows
+from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 NODE_GROUPS = ("app", "workers")
@@ -51,23 +51,17 @@ class NodeOutcome:
     failure: str | None = None
     phases: list[Phase] = field(default_factory=list)
 
-    @property
-    def total(self) -> float:
-        return sum(p.seconds for p in self.phases)
-
     def summary(self) -> str:
-        rows = table_rows(self.phases)
-        rows.append(("total", f"{self.total:.1f}", "ok" if self.ok else "FAILED"))
         verdict = (f"{self.action} {self.host}: done" if self.ok
                    else f"{self.action} {self.host} FAILED: {self.failure}")
-        return report.table(("phase", "seconds", "result"), rows) + "\n" + verdict
+        return phases.table(self.phases, self.ok) + "\n" + verdict
 
     def audit_entry(self) -> dict:
         return {"action": f"{self.action} {self.host}", "env": self.env, "release": self.release,
                 "who": self.who, "started": self.started, "ok": self.ok,
                 "failure": self.failure,
                 "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phases": [[p.name, round(p.seconds, 2)] for p in self.phases]}
+                "phases": phases.audit_record(self.phases)}
 
 
 # --- the load balancers' upstreams ----------------------------------------------------------
@@ -193,15 +187,6 @@ def _locked(inv: Inventory, outcome: NodeOutcome, say: Say) -> Iterator[Clock]:
     finally:
         say("\n" + outcome.summary())
         runner.close()
-
-
-def _playbook(name: str, inv: Inventory, variables: dict, limit: str,
-              say: Say) -> ansible.PlaybookResult:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
-        json.dump(variables, handle)
-        handle.flush()
-        return ansible.run_playbook(PLAYBOOKS / name, inv.path, limit=limit,
-                                    extra_args=["-e", f"@{handle.name}"], say=say)
 
 
 def live_release(inv: Inventory, exclude: str) -> tuple[str, str]:
@@ -354,15 +339,17 @@ def _join(env: str, host: str, group: str, release: str, source: str, clock: Clo
                 say(f"artifact: {archive} (built here)")
             variables = {"deploy_release": release, "deploy_artifact": str(archive.resolve()),
                          "deploy_app_wheel": _app_wheel(archive)}
-            result = _playbook("release-install.yml", inv, variables, host, say)
+            result = ansible.run_with_vars(PLAYBOOKS / "release-install.yml", inv.path, variables,
+                                           limit=host, say=say)
             if not result.ok:
                 raise NodeError(f"installing {release} on {host} failed (output above); no "
                                 "load balancer sends it requests")
     what = ("start, gate on /readyz and /version, add to every upstream" if group == "app"
             else "start the worker on the release")
     with clock.phase("join", what):
-        result = _playbook("node-join.yml", inv, {"deploy_release": release, "node_host": host},
-                           f"{host}:loadbalancers", say)
+        result = ansible.run_with_vars(PLAYBOOKS / "node-join.yml", inv.path,
+                                       {"deploy_release": release, "node_host": host},
+                                       limit=f"{host}:loadbalancers", say=say)
         if not result.ok:
             raise NodeError(f"{host} did not start or pass its health gate on {release} "
                             f"(output above); no load balancer sends it requests. Logs: "
@@ -445,8 +432,9 @@ def remove(env: str, host: str, timeout: float | None = None, say: Say = print) 
         with clock.phase("upstreams", "render the upstreams without it, drop its database "
                                       "accounts"):
             inv = _inventory(env)
-            result = _playbook("node-leave.yml", inv, {"node_address": address},
-                               "loadbalancers:db", say)
+            result = ansible.run_with_vars(PLAYBOOKS / "node-leave.yml", inv.path,
+                                           {"node_address": address},
+                                           limit="loadbalancers:db", say=say)
             if not result.ok:
                 raise NodeError(f"{host} is drained, stopped and out of the inventory, but "
                                 "updating the load balancers or the database failed (output "

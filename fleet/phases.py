@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from fleet import report
+
 
 @dataclass
 class Phase:
@@ -46,6 +48,17 @@ class Clock:
             self.say(f"<== {name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
 
 
-def table_rows(phases: list[Phase]) -> list[tuple[str, str, str]]:
-    """(phase, seconds, result) rows, for a report table."""
-    return [(p.name, f"{p.seconds:.1f}", "ok" if p.ok else "FAILED") for p in phases]
+def total(phases: list[Phase]) -> float:
+    return sum(p.seconds for p in phases)
+
+
+def table(phases: list[Phase], ok: bool) -> str:
+    """Each phase with its seconds and result, then the total."""
+    rows = [(p.name, f"{p.seconds:.1f}", "ok" if p.ok else "FAILED") for p in phases]
+    rows.append(("total", f"{total(phases):.1f}", "ok" if ok else "FAILED"))
+    return report.table(("phase", "seconds", "result"), rows)
+
+
+def audit_record(phases: list[Phase]) -> list[list]:
+    """[[name, seconds], ...] in order, as the audit trail keeps them."""
+    return [[p.name, round(p.seconds, 2)] for p in phases]
