@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from fleet.lock import STATE_DIR
+from fleet.lock import STATE_DIR, Holder, release
 from fleet.remote import Runner
 from fleet.report import table as table_of
 
@@ -19,6 +19,14 @@ def record(runner: Runner, entry: dict, path: str = AUDIT_FILE) -> None:
                      f"printf '%s\\n' {shlex.quote(line)} >> {shlex.quote(path)}")
     if not res.ok:
         raise RuntimeError(f"could not write the audit record on {runner.name}: {res.stderr}")
+
+
+def close(runner: Runner, holder: Holder, entry: dict) -> None:
+    """End a locked action: write its audit record, then release the lock even if that failed."""
+    try:
+        record(runner, entry)
+    finally:
+        release(runner, holder)
 
 
 def last(runner: Runner, count: int = 10, path: str = AUDIT_FILE) -> list[dict]:

@@ -247,11 +247,8 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
             exc.outcome = outcome  # the phases that ran, for callers that report them
             raise
         finally:
-            try:
-                audit.record(runner, outcome.audit_entry())
-            finally:
-                lock.release(runner, holder)
-                say("lock released")
+            audit.close(runner, holder, outcome.audit_entry())
+            say("lock released")
     finally:
         say("\n" + outcome.summary())
         runner.close()

@@ -24,7 +24,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, phases, releases
+from fleet import (
+    ansible,
+    artifact,
+    audit,
+    hosts,
+    inventory,
+    inventory_file,
+    lock,
+    phases,
+    releases,
+    status,
+)
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
 from fleet.phases import Clock, Phase
@@ -140,11 +151,8 @@ def ready(inv: Inventory, host: str) -> str:
     """The answer of `host`'s /readyz, asked from the first load balancer (as nginx would)."""
     port = setting(inv, "app_gunicorn_port", "8000")
     url = f"http://{address_of(inv, host)}:{port}/readyz"
-    probe = ("import sys, urllib.request\ntry:\n"
-             "    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)\n"
-             "except Exception as exc:\n    print(getattr(exc, 'code', None) or exc)\n")
     lb = inv.hosts_of("loadbalancers")[0]
-    result = hosts.run(inv, [lb], f"python3 -c {shlex.quote(probe)} {shlex.quote(url)}")[lb]
+    result = hosts.run(inv, [lb], status.probe_command(url))[lb]
     return (result.stdout or result.stderr).strip() or "no answer"
 
 
@@ -180,10 +188,7 @@ def _locked(inv: Inventory, outcome: NodeOutcome, say: Say) -> Iterator[Clock]:
             outcome.failure = str(exc)
             raise
         finally:
-            try:
-                audit.record(runner, outcome.audit_entry())
-            finally:
-                lock.release(runner, holder)
+            audit.close(runner, holder, outcome.audit_entry())
     finally:
         say("\n" + outcome.summary())
         runner.close()
@@ -289,7 +294,7 @@ def add(env: str, host: str, group: str, address: str | None = None,
                         "single beat host, load balancers and databases are set up with "
                         "`fab provision`)")
     inv = _inventory(env)
-    if host in inv.hosts_of(group) and host in _serving_or_running(inv, host, group):
+    if host in inv.hosts_of(group) and _already_working(inv, host, group):
         raise NodeError(f"{host} is already a working {group} host; nothing was changed")
     release, source = live_release(inv, exclude=host)
     outcome = NodeOutcome("node.add", env, host, release)
@@ -308,16 +313,11 @@ def add(env: str, host: str, group: str, address: str | None = None,
     return outcome
 
 
-def _serving_or_running(inv: Inventory, host: str, group: str) -> list[str]:
-    """[host] if it already runs the fleet's release (app: and is in every upstream)."""
-    state = releases.read(inv, [host])[host]
-    if not state.live:
-        return []
-    if group == "app":
-        ups = upstreams(inv)
-        if not all(address_of(inv, host) in u for u in ups.values()):
-            return []
-    return [host]
+def _already_working(inv: Inventory, host: str, group: str) -> bool:
+    """Whether `host` already runs a release (and, for app, is in every upstream)."""
+    if not releases.read(inv, [host])[host].live:
+        return False
+    return group != "app" or all(address_of(inv, host) in u for u in upstreams(inv).values())
 
 
 def _join(env: str, host: str, group: str, release: str, source: str, clock: Clock,

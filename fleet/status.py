@@ -34,7 +34,8 @@ class HostStatus:
     balancing: dict[str, str] = field(default_factory=dict)  # load balancer -> up/drained/...
 
 
-def _probe(url: str) -> str:
+def probe_command(url: str) -> str:
+    """A shell command printing the HTTP status of `url` (or `down`), asked from the host."""
     return f"python3 -c {shlex.quote(PROBE)} {shlex.quote(url)}"
 
 
@@ -44,14 +45,14 @@ def host_command(services: list[str], root: str, ready_url: str | None) -> str:
     if "supervisor" in services:
         parts.append("supervisorctl status 2>/dev/null | awk '{print \"prog:\" $1 \"=\" $2}'")
     if ready_url:
-        parts.append(f"printf 'ready=%s\\n' \"$({_probe(ready_url)})\"")
+        parts.append(f"printf 'ready=%s\\n' \"$({probe_command(ready_url)})\"")
     return "; ".join(parts) + "; true"
 
 
 def lb_command(ctl: str, health_path: str, port_of: dict[str, int]) -> str:
     """List the upstream, then probe every app host (probes of drained ones are not used)."""
     probes = [f"printf 'probe:{address}=%s\\n' "
-              f"\"$({_probe(f'http://{address}:{port}{health_path}')})\""
+              f"\"$({probe_command(f'http://{address}:{port}{health_path}')})\""
               for address, port in port_of.items()]
     return f"{shlex.quote(ctl)} list; " + "; ".join(probes) + "; true"
 
