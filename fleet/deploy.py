@@ -8,6 +8,7 @@ the audit record written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import tarfile
@@ -16,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, crashloop, hosts, lock, phases, releases, report
+from fleet import ansible, artifact, audit, crashloop, hooks, hosts, lock, phases, releases, report
+from fleet import maintenance as maintenance_mode
 from fleet import provision as provisioning
 from fleet.inventory import Inventory, setting
 from fleet.phases import Clock, Phase
@@ -52,6 +54,13 @@ class Outcome:
     migration: str | None = None
     pruned: dict[str, list[str]] = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
+    hooks: list[dict] = field(default_factory=list)  # fleet/hooks.py HookResult records
+
+    @property
+    def hook_failure(self) -> str | None:
+        """Why a post-deploy/post-rollback hook failed; the deploy itself stands."""
+        failed = [h["message"] for h in self.hooks if not h["ok"] and h["hook"] in hooks.POST]
+        return "; ".join(failed) or None
 
     def seconds(self, phase: str) -> float:
         return sum(p.seconds for p in self.phases if p.name == phase)
@@ -69,6 +78,9 @@ class Outcome:
         verb = "deployed" if self.action == "deploy" else "rolled back to"
         lines.append(f"{verb} {self.release}" if self.ok else f"{self.action} of {self.release} "
                      f"FAILED: {self.failure}")
+        if self.hook_failure:
+            lines.append(f"HOOK FAILED: {self.hook_failure} (the {self.action} itself "
+                         f"{'succeeded' if self.ok else 'had already failed'})")
         return "\n".join(lines)
 
     def audit_entry(self) -> dict:
@@ -83,9 +95,10 @@ def lock_host(inv: Inventory) -> str:
     return inv.hosts_of("db")[0]
 
 
-def _preflight(env: str, say: ansible.Say) -> Inventory:
+def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
+    """The local half of the pre-flight: the inventory; no host is reached here."""
     try:
-        inv = provisioning.preflight(env, say=say)
+        inv = provisioning.check_local(env, say=say, check=check)
     except provisioning.ProvisionError as exc:
         raise DeployError(str(exc)) from None
     problems = []
@@ -98,6 +111,18 @@ def _preflight(env: str, say: ansible.Say) -> Inventory:
     if problems:
         raise DeployError("pre-flight failed, nothing was changed: " + "; ".join(problems))
     return inv
+
+
+def _reach(inv: Inventory, say: ansible.Say) -> None:
+    """The half that reaches hosts, run once every local check has passed."""
+    try:
+        provisioning.reach(inv, say=say)
+    except provisioning.ProvisionError as exc:
+        raise DeployError(str(exc)) from None
+
+
+# A release id as artifact.release_id writes it: UTC time to the second, then the git sha.
+RELEASE_ID = re.compile(r"\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
@@ -146,6 +171,9 @@ class Plan:
     variables: dict
     first: bool
     before: dict[str, releases.HostReleases]
+    maintenance: bool = False  # `deploy --maintenance`: the site is down from migrate to switch
+    maintenance_message: str | None = None
+    maintenance_on: bool = False  # switched on by this deploy and not off yet
 
     def describe(self, batch: int) -> str:
         apps = self.inv.hosts_of("app")
@@ -185,15 +213,39 @@ def _plan(inv: Inventory, art: artifact.Artifact, static: Path, batch: int,
 
 def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None,
            batch: int = 1, check: bool = False, keep: int = releases.DEFAULT_KEEP,
-           extra_vars: dict | None = None, say: ansible.Say = print) -> Outcome:
-    """Build (or reuse) the release of `app_dir` (or git `ref`) and roll it out to `env`."""
+           extra_vars: dict | None = None, say: ansible.Say = print,
+           maintenance: bool = False, maintenance_message: str | None = None) -> Outcome:
+    """Build (or reuse) the release of `app_dir` (or git `ref`) and roll it out to `env`.
+
+    With `maintenance`, every load balancer serves the maintenance page from just before the
+    migrations until the last app host has switched (for a migration that cannot run online).
+    """
     if batch < 1 or keep < 1:
         raise DeployError("--batch and keep must be at least 1")
     outcome = Outcome("deploy", env, release="(not built)")
     clock = Clock(outcome.phases, say)
     with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
-        with clock.phase("pre-flight", "inventory, hosts, artifact"):
-            inv = _preflight(env, say)
+        with clock.phase("pre-flight", "inventory, artifact, then hosts"):
+            # Everything that can fail without a host first: inventory, ref, build.
+            inv = _preflight(env, say, check)
+            _check_hooks(inv)
+            source = app_dir
+            if ref:
+                try:
+                    source = artifact.checkout(ref, app_dir.name, Path(tmp),
+                                               repo=app_dir.parent)
+                except artifact.ArtifactError as exc:
+                    raise DeployError(f"pre-flight failed, nothing was changed: --ref: {exc}"
+                                      ) from None
+            if not check:
+                _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
+            try:
+                art = artifact.build(source, say=say)
+            except artifact.ArtifactError as exc:
+                raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
+            outcome.release = art.release_id
+            static = _static_of(art, setting(inv, "app_static_dir", "fleetapp/static"))
+            _reach(inv, say)
             looping = crashloop.check(inv)
             if looping:
                 raise DeployError(
@@ -202,27 +254,18 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
                     + ". A rollout over a crash-looping program cannot tell a bad release from a "
                     "bad host: find the cause (`fab logs supervisor --host HOST`, `fab logs web`) "
                     "and fix it, or `fab rollback`, then deploy")
-            source = app_dir
-            if ref:
-                try:
-                    source = artifact.checkout(ref, app_dir.name, Path(tmp),
-                                               repo=app_dir.parent)
-                except artifact.ArtifactError as exc:
-                    raise DeployError(f"pre-flight failed: {exc}") from None
-            try:
-                art = artifact.build(source, say=say)
-            except artifact.ArtifactError as exc:
-                raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
-            outcome.release = art.release_id
-            static = _static_of(art, setting(inv, "app_static_dir", "fleetapp/static"))
             plan = _plan(inv, art, static, batch, extra_vars)
     say("\n" + plan.describe(batch))
     if check:
         holder = lock.status(hosts.runner(inv, lock_host(inv)))
         say(f"lock: {'free' if holder is None else f'held by {holder.who} since {holder.since}'}")
-        say("--check: nothing was changed")
+        say("--check: nothing was changed, no hook was run")
         outcome.ok = True
         return outcome
+    plan.maintenance, plan.maintenance_message = maintenance, maintenance_message
+    with clock.phase("pre-deploy", "the pre-deploy hook") if _has_hook(inv, "pre-deploy") \
+            else contextlib.nullcontext():
+        _run_hook(outcome, clock, inv, "pre-deploy", _previous(plan), ref=ref)
     return _locked(outcome, clock, plan, "deploy", lambda: _roll_out(outcome, clock, plan, keep),
                    say)
 
@@ -247,6 +290,9 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
             exc.outcome = outcome  # the phases that ran, for callers that report them
             raise
         finally:
+            if plan.maintenance_on:  # the deploy failed between migrate and switch
+                _maintenance(clock, plan, on=False)
+            _post_hook(outcome, clock, plan, action)
             audit.close(runner, holder, outcome.audit_entry())
             say("lock released")
     finally:
@@ -260,9 +306,14 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("install", "unpack, check and build the venv on every host; static"):
         result = _playbook("release-install.yml", inv, variables, clock.say)
         if not result.ok:
+            # A DEPLOY-FAILED message (e.g. app_wsgi does not import) says what to fix.
+            reason = _failure_text(result)
             raise DeployError(f"installing the release failed on "
-                              f"{', '.join(result.failed_hosts) or 'a host'} (output above); "
-                              "nothing live was changed")
+                              f"{', '.join(result.failed_hosts) or 'a host'}"
+                              f"{': ' + reason if reason else ' (output above)'}; "
+                              "nothing live was changed, no host was switched")
+    if plan.maintenance:
+        _maintenance(clock, plan, on=True)
     with clock.phase("migrate", "back up the database, migrate once"):
         result = _playbook("release-migrate.yml", inv, variables, clock.say)
         outcome.backup = _reported(result, "BACKUP")
@@ -282,6 +333,8 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
         if not result.ok:
             raise DeployError(_failure_text(result) or
                               f"switching failed on {', '.join(result.failed_hosts)}")
+    if plan.maintenance_on:
+        _maintenance(clock, plan, on=False)
     if not plan.first:
         _workers(clock, plan)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
@@ -308,17 +361,31 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
     """Switch every host back to the previous release (or `to`), the same way a deploy does."""
     outcome = Outcome("rollback", env, release=to or "(previous)")
     clock = Clock(outcome.phases, say)
-    with clock.phase("pre-flight", "inventory, hosts, target release"):
+    with clock.phase("pre-flight", "inventory, target release, then hosts"):
+        if batch < 1:
+            raise DeployError("--batch must be at least 1")
+        if to is not None and not RELEASE_ID.fullmatch(to):
+            raise DeployError(f"pre-flight failed, nothing was changed: --to {to!r} is not a "
+                              "release id (they look like 20261121T101500Z-1a2b3c4d5e; "
+                              "`fab releases` lists them)")
         inv = _preflight(env, say)
+        _reach(inv, say)
         before = releases.read(inv)
+        unreadable = {h: s.error for h, s in before.items() if s.error}
+        if unreadable:
+            raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
+                f"{h}: {e}" for h, e in unreadable.items()))
         target = to or before[inv.hosts_of("app")[0]].previous
         if not target:
             raise DeployError("there is no previous release to roll back to; name one with "
                               "--to (see `fab releases`)")
         missing = [h for h, s in before.items() if target not in s.installed]
         if missing:
+            everywhere = sorted(set.intersection(*(set(s.installed) for s in before.values())))
+            known = ", ".join(reversed(everywhere)) or "none"
             raise DeployError(f"release {target} is not installed on {', '.join(missing)}; "
-                              "see `fab releases` for what each host has")
+                              f"releases installed on every host (newest first): {known}. "
+                              "`fab releases` shows what each host has")
         outcome.release = target
     plan = Plan(inv, target, {"deploy_release": target, "deploy_batch": batch,
                               **(extra_vars or {})}, first=False, before=before)
@@ -332,3 +399,80 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
         _workers(clock, plan)
 
     return _locked(outcome, clock, plan, "rollback", work, say)
+
+
+# --- local hooks (fleet/hooks.py) and maintenance mode (fleet/maintenance.py) ---------------
+
+
+def _check_hooks(inv: Inventory) -> None:
+    problems = hooks.check(hooks.directory(inv.path))
+    if problems:
+        raise DeployError("pre-flight failed, nothing was changed: " + "; ".join(problems))
+
+
+def _has_hook(inv: Inventory, hook: str) -> bool:
+    return (hooks.directory(inv.path) / hook).exists()
+
+
+def _previous(plan: Plan) -> str | None:
+    """The release the first app host served before this deploy or rollback."""
+    state = plan.before.get(plan.inv.hosts_of("app")[0])
+    return state.live if state else None
+
+
+class _HookFailed(Exception):
+    """Marks a post hook's phase FAILED without failing the deploy."""
+
+
+def _run_hook(outcome: Outcome, clock: Clock, inv: Inventory, hook: str,
+              previous: str | None, **extra) -> None:
+    """Run one hook if the environment has it; a failing pre-hook stops the deploy."""
+    if not _has_hook(inv, hook):
+        return
+    who = outcome.who or lock.Holder.me(outcome.action, outcome.release).who
+    release = "" if hook == "pre-build" else outcome.release
+    env_vars = hooks.variables(hook, outcome.env, outcome.action, release, previous, who,
+                               inv.path, outcome=("ok" if outcome.ok else "failed"),
+                               failure=outcome.failure, **extra)
+    try:
+        result = hooks.run(hooks.directory(inv.path), hook, env_vars, say=clock.say)
+    except hooks.HookError as exc:
+        raise DeployError(f"{exc}; nothing was changed") from None
+    if result is None:
+        return
+    outcome.hooks.append(result.record())
+    if not result.ok and hook in hooks.PRE:
+        raise DeployError(f"{result.message}; nothing was changed, the lock was not taken")
+    if not result.ok:
+        raise _HookFailed(result.message)
+
+
+def _post_hook(outcome: Outcome, clock: Clock, plan: Plan, action: str) -> None:
+    """post-deploy / post-rollback, under the lock so the audit record has its result."""
+    hook = "post-deploy" if action == "deploy" else "post-rollback"
+    if not _has_hook(plan.inv, hook):
+        return
+    try:
+        with clock.phase(hook, f"the {hook} hook"):
+            _run_hook(outcome, clock, plan.inv, hook, _previous(plan))
+    except (_HookFailed, DeployError) as exc:
+        clock.say(f"{hook}: {exc}")
+
+
+def _maintenance(clock: Clock, plan: Plan, on: bool) -> None:
+    """Switch the maintenance page on every load balancer; a failure to switch on stops."""
+    verb = "on" if on else "off"
+    try:
+        with clock.phase(f"maintenance {verb}", f"maintenance page {verb} at every load balancer"):
+            if on:
+                plan.maintenance_on = True  # even partly on must be switched off again
+                maintenance_mode.switch_on(plan.inv, plan.maintenance_message, say=clock.say)
+            else:
+                maintenance_mode.switch_off(plan.inv, say=clock.say)
+                plan.maintenance_on = False
+    except maintenance_mode.MaintenanceError as exc:
+        if on:
+            raise DeployError(f"{exc}; no migration ran, no host was switched") from None
+        # Off failed: the release is live behind the page; say how to lift it, do not hide it.
+        clock.say(f"WARNING: {exc}; the maintenance page is still up: run `fab maintenance.off`")
+

@@ -26,32 +26,58 @@ class Provisioned:
     preflight_seconds: float
 
 
-def preflight(env: str, limit: str | None = None, say: ansible.Say = print,
-              root: Path = inventory.INVENTORY_ROOT) -> inventory.Inventory:
-    """Check the inventory and reach every targeted host; raise ProvisionError if not."""
+def check_local(env: str, say: ansible.Say = print, root: Path = inventory.INVENTORY_ROOT,
+                check: bool = False) -> inventory.Inventory:
+    """Every check that needs no host: the inventory, its types, relations and secrets.
+
+    The sandbox's own generated inventory (and only it) gets random secrets the first time,
+    except under --check, which never writes a file.
+    """
     try:
-        # A sandbox (fleet_env: sandbox) gets random secrets the first time; never a real fleet.
-        if inventory.load(env, root).is_sandbox:
-            path = inventory.inventory_dir(env, root)
-            generated = secrets.ensure_sandbox_secrets(path)
-            if generated:
-                say(f"pre-flight: generated sandbox secrets {', '.join(generated)} "
-                    f"into {path / secrets.SECRETS_FILE}")
+        inv = inventory.load(env, root)
+        if inv.is_sandbox:
+            missing = secrets.missing_sandbox_secrets(inv.path)
+            where = inventory.shown(inv.path / secrets.SECRETS_FILE)
+            if missing and check:
+                raise ProvisionError(
+                    f"pre-flight failed, nothing was changed: the sandbox has no "
+                    f"{', '.join(missing)} yet in {where} and --check writes no file; run it "
+                    "once without --check")
+            if missing:
+                secrets.ensure_sandbox_secrets(inv.path)
+                say(f"pre-flight: generated sandbox secrets {', '.join(missing)} into {where}")
         inv = inventory.check(env, root)
     except inventory.InventoryError as exc:
         raise ProvisionError(f"pre-flight failed, nothing was changed.\n{exc}") from None
     for warning in inv.warnings:
         say(f"pre-flight: warning: {warning}")
+    return inv
+
+
+def reach(inv: inventory.Inventory, limit: str | None = None,
+          say: ansible.Say = print) -> list[str]:
+    """Reach every targeted host over SSH; the hosts, or ProvisionError naming who did not answer.
+
+    The only step of the pre-flight that touches hosts: it runs after every local check.
+    """
     targets = ansible.list_hosts(inv.path, limit) if limit else inv.hosts
     if not targets:
-        raise ProvisionError(f"pre-flight failed: --limit {limit!r} matches no host of {env}")
+        raise ProvisionError(f"pre-flight failed: --limit {limit!r} matches no host of {inv.env}")
     reached = ansible.ping(inv.path, limit)
     problems = [f"{host}: {reached[host] if host in reached else 'no answer'}"
                 for host in targets if reached.get(host, "no answer") is not None]
     if problems:
         raise ProvisionError("pre-flight failed, nothing was changed: unreachable host(s)\n"
                              + "\n".join(f"  - {p}" for p in problems))
-    say(f"pre-flight: inventory '{env}' valid, {len(targets)} host(s) reachable")
+    say(f"pre-flight: inventory '{inv.env}' valid, {len(targets)} host(s) reachable")
+    return targets
+
+
+def preflight(env: str, limit: str | None = None, say: ansible.Say = print,
+              root: Path = inventory.INVENTORY_ROOT, check: bool = False) -> inventory.Inventory:
+    """Check the inventory, then reach every targeted host; raise ProvisionError if not."""
+    inv = check_local(env, say, root, check)
+    reach(inv, limit, say)
     return inv
 
 
@@ -59,7 +85,7 @@ def provision(env: str = inventory.SANDBOX_ENV, limit: str | None = None, check:
               say: ansible.Say = print) -> Provisioned:
     """Provision an environment (site.yml); raise ProvisionError on any failure."""
     started = time.monotonic()
-    inv = preflight(env, limit, say)
+    inv = preflight(env, limit, say, check=check)
     preflight_seconds = time.monotonic() - started
     result = ansible.run_playbook(SITE, inv.path, limit=limit, check=check, say=say)
     done = Provisioned(env=env, result=result, preflight_seconds=preflight_seconds)

@@ -26,16 +26,29 @@ def generate(names: tuple[str, ...] | list[str] = tuple(SECRETS)) -> dict[str, s
     return {name: secrets.token_urlsafe(32) for name in names}
 
 
+def _current(inventory_path: Path) -> dict:
+    path = inventory_path / SECRETS_FILE
+    if not path.is_file():
+        return {}
+    data = yaml.safe_load(path.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def missing_sandbox_secrets(inventory_path: Path) -> list[str]:
+    """The secrets `ensure_sandbox_secrets` would generate; reads only, writes nothing."""
+    current = _current(inventory_path)
+    return [name for name in SECRETS if not current.get(name)]
+
+
 def ensure_sandbox_secrets(inventory_path: Path) -> list[str]:
     """Create or complete the sandbox secrets file; return the names that were generated.
 
-    Existing values are kept: changing them would lock the provisioned services out.
+    Existing values are kept: changing them would lock the provisioned services out. Callers
+    decide that `inventory_path` is the sandbox's (fleet.inventory.sandbox_claim): this writes.
     """
     path = inventory_path / SECRETS_FILE
-    current: dict[str, str] = {}
-    if path.is_file():
-        current = yaml.safe_load(path.read_text()) or {}
-    missing = [name for name in SECRETS if not current.get(name)]
+    current = _current(inventory_path)
+    missing = missing_sandbox_secrets(inventory_path)
     if not missing:
         return []
     current.update(generate(missing))

@@ -178,6 +178,22 @@ def test_failing_migration_switches_no_host(provisioned, release_b, apps):
     assert set(versions(inv).values()) == {live_b}
 
 
+def test_app_wsgi_that_does_not_import_stops_at_install(provisioned, release_b, apps):
+    inv = provisioned
+    live_b = release_b[0].release
+    before = live_releases(inv, inv.hosts_of("app", "workers", "beat"))
+    with pytest.raises(deploy.DeployError) as failure:
+        deploy.deploy(app_dir=apps["B"], extra_vars={"app_wsgi": "fleetapp.wsgi:no_such_app"})
+    message = str(failure.value)
+    assert "app_wsgi fleetapp.wsgi:no_such_app does not import" in message, message
+    assert "no host was switched" in message, message
+    ran = [p.name for p in failure.value.outcome.phases]
+    assert ran[-1] == "install" and "switch" not in ran and "migrate" not in ran, ran
+    assert live_releases(inv, inv.hosts_of("app", "workers", "beat")) == before
+    assert set(versions(inv).values()) == {live_b}
+    assert lock.status(hosts.runner(inv, deploy.lock_host(inv))) is None
+
+
 def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
     inv = provisioned
     load = _load(inv)

@@ -25,6 +25,7 @@ from fleet import artifact, inventory, rehearse
 from fleet.load import LoadReport, TargetRefused, check_target
 from fleet.phases import Phase
 from fleet.rehearse import PhaseTraffic, RehearsalReport, failures_by_phase
+from fleet.sandbox import HostState, Sandbox
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "production.example"
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -131,10 +132,23 @@ def test_an_ipv6_load_balancer_is_bracketed(tmp_path):
 
 
 def test_the_sandbox_is_loaded_on_its_published_loopback_port(tmp_path):
-    inv = copy_example(tmp_path, "sandbox")
+    # The inventory `fab sandbox.up` writes, written by the sandbox's own code (no Docker).
+    states = [HostState("lb1", ("loadbalancers",), "running", "172.30.0.2"),
+              HostState("app1", ("app", "workers", "beat", "db", "redis"), "running",
+                        "172.30.0.3")]
+    Sandbox(root=tmp_path, client=None)._write_inventory(states, tmp_path / "id_ed25519")
+    inv = inventory.load("sandbox", root=tmp_path / "inventory")
     assert inv.is_sandbox
     url, allowed = rehearse.load_target(inv)
     assert url == "https://127.0.0.1:8443"
+    assert set(allowed) == {"172.30.0.2", "172.30.0.3"}
+
+
+def test_a_copy_named_sandbox_is_loaded_like_any_environment(tmp_path):
+    inv = copy_example(tmp_path, "sandbox")
+    assert not inv.is_sandbox
+    url, allowed = rehearse.load_target(inv)
+    assert url == "https://203.0.113.10"
     assert set(allowed) == EXAMPLE_ADDRESSES
 
 
