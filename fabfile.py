@@ -15,6 +15,7 @@ from fleet import audit as audit_trail
 from fleet import database, engine, hosts, inventory, logs, nodes, releases, report
 from fleet import deploy as deploying
 from fleet import lock as deploy_lock
+from fleet import maintenance as maintenance_mode
 from fleet import provision as provisioning
 from fleet import rehearse as rehearsal
 from fleet import status as fleet_status
@@ -124,13 +125,28 @@ def verify(c, env="sandbox"):
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)",
             "ref": "deploy this git ref of the app instead of the working tree",
             "batch": "app hosts switched at a time (default 1)",
-            "check": "pre-flight, build and show the plan; change nothing"})
-def deploy(c, env="sandbox", ref=None, batch="1", check=False):
+            "check": "pre-flight, build and show the plan; change nothing, run no hook",
+            "maintenance": "serve the maintenance page from before the migrations until every "
+                           "app host has switched (a migration that cannot run online)",
+            "message": "with --maintenance: the maintenance page's message"})
+def deploy(c, env="sandbox", ref=None, batch="1", check=False, maintenance=False, message=None):
     """Build the app once and roll it out: lock, install, migrate once, rolling switch, workers."""
+    if message is not None and not maintenance:
+        raise Exit("deploy: --message is the maintenance page's message; it needs --maintenance")
     try:
-        deploying.deploy(env, ref=ref, batch=_positive(batch, "--batch"), check=check)
-    except deploying.DeployError as exc:
+        outcome = deploying.deploy(env, ref=ref, batch=_positive(batch, "--batch"), check=check,
+                                   maintenance=maintenance,
+                                   maintenance_message=maintenance_mode.check_message(message))
+    except (deploying.DeployError, maintenance_mode.MaintenanceError) as exc:
         raise Exit(f"deploy: {exc}") from None
+    _hook_exit("deploy", outcome)
+
+
+def _hook_exit(action: str, outcome: deploying.Outcome) -> None:
+    """A failed post hook: the release stands, but fab says so and exits with status 3."""
+    if outcome.hook_failure:
+        raise Exit(f"{action}: {outcome.release} is live ({action} succeeded), but "
+                   f"{outcome.hook_failure}", code=HOOK_FAILED_EXIT)
 
 
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)",
@@ -139,9 +155,10 @@ def deploy(c, env="sandbox", ref=None, batch="1", check=False):
 def rollback(c, env="sandbox", to=None, batch="1"):
     """Switch back to the previous (or a named) release; the schema is left as it is."""
     try:
-        deploying.rollback(env, to=to, batch=_positive(batch, "--batch"))
+        outcome = deploying.rollback(env, to=to, batch=_positive(batch, "--batch"))
     except deploying.DeployError as exc:
         raise Exit(f"rollback: {exc}") from None
+    _hook_exit("rollback", outcome)
 
 
 @task(help={"rate": "requests a second (default 20)",
@@ -354,6 +371,44 @@ def _inventory(env: str) -> inventory.Inventory:
         raise Exit(str(exc)) from None
 
 
+# `fab deploy`/`rollback` exit status when the work succeeded but a post hook failed (a failed
+# deploy exits 1), so a script can tell "not deployed" from "deployed, smoke test failed".
+HOOK_FAILED_EXIT = 3
+
+
+@task(name="on", help={"message": "the page's message (HTML-escaped; default: the inventory's "
+                                  "nginx_maintenance_message)",
+                       "env": "environment (default sandbox)"})
+def maintenance_on(c, message=None, env="sandbox"):
+    """Serve the maintenance page (503, JSON under /api) at every load balancer."""
+    inv = _inventory(env)
+    try:
+        maintenance_mode.switch_on(inv, message)
+    except maintenance_mode.MaintenanceError as exc:
+        raise Exit(f"maintenance.on: {exc}") from None
+
+
+@task(name="off", help={"env": "environment (default sandbox)"})
+def maintenance_off(c, env="sandbox"):
+    """Pass every request to the app again at every load balancer."""
+    inv = _inventory(env)
+    try:
+        maintenance_mode.switch_off(inv)
+    except maintenance_mode.MaintenanceError as exc:
+        raise Exit(f"maintenance.off: {exc}") from None
+
+
+@task(name="status", help={"env": "environment (default sandbox)"})
+def maintenance_status(c, env="sandbox"):
+    """Show whether each load balancer serves the maintenance page, since when, by whom."""
+    inv = _inventory(env)
+    try:
+        found = maintenance_mode.status(inv)
+    except maintenance_mode.MaintenanceError as exc:
+        raise Exit(f"maintenance.status: {exc}") from None
+    print(report.table(("load balancer", "maintenance"), sorted(found.items())))
+
+
 ns = Collection()
 ns.add_task(provision)
 ns.add_task(verify)
@@ -367,5 +422,6 @@ ns.add_task(fleet_status_, name="status")
 ns.add_task(logs_, name="logs")
 ns.add_collection(Collection("lock", lock_status, lock_release))
 ns.add_collection(Collection("db", db_backup, db_restore))
+ns.add_collection(Collection("maintenance", maintenance_on, maintenance_off, maintenance_status))
 ns.add_collection(Collection("node", node_add, node_drain, node_enable, node_remove))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

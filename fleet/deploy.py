@@ -369,6 +369,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
                               "release id (they look like 20261121T101500Z-1a2b3c4d5e; "
                               "`fab releases` lists them)")
         inv = _preflight(env, say)
+        _check_hooks(inv)
         _reach(inv, say)
         before = releases.read(inv)
         unreadable = {h: s.error for h, s in before.items() if s.error}

@@ -1,0 +1,180 @@
+"""Maintenance mode on a real nginx: the kit's own site config, rendered and served locally.
+
+nginx runs from a private prefix on loopback ports in front of a stub app; the maintenance
+switch is the flag file the role and `fab maintenance.on` create. Two source addresses tell the
+allow-list apart: 127.0.0.1 is outside it, 127.0.0.2 (also loopback) inside.
+"""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_templates import _self_signed, render, resolve_defaults
+
+from fleet import maintenance
+from fleet.inventory import Inventory
+
+ALLOWED = "127.0.0.2"
+OUTSIDE = "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _App(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = b'{"from": "app"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """nginx with the kit's nginx.conf, upstream and site, in front of a stub app."""
+    assert shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), \
+        "nginx is not installed: run `make sysdeps`"
+    tmp = tmp_path_factory.mktemp("nginx")
+    for sub in ("conf.d", "log", "tmp", "static", "maintenance"):
+        (tmp / sub).mkdir()
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    cert, key = _self_signed(tmp)
+    https = _free_port()
+    ctx = resolve_defaults({
+        "nginx_conf_dir": str(tmp / "conf.d"), "nginx_log_dir": str(tmp / "log"),
+        "nginx_temp_dir": str(tmp / "tmp"), "nginx_static_root": str(tmp / "static"),
+        "nginx_maintenance_dir": str(tmp / "maintenance"),
+        "nginx_tls_certificate_path": str(cert), "nginx_tls_key_path": str(key),
+        "nginx_upstream_servers": ["127.0.0.1"], "nginx_upstream_drained": [],
+        "nginx_upstream_port": app.server_address[1],
+        "nginx_http_port": _free_port(), "nginx_https_port": https,
+        "nginx_maintenance_allow": [f"{ALLOWED}/32"],
+        "nginx_maintenance_message": "Back <soon> & \"safe\"",
+    })
+    # Root workers (files under pytest's private tmp) and a private pid file; no modules.
+    main = render("nginx/nginx.conf.j2", ctx).replace("user www-data;", "user root;").replace(
+        "pid /run/nginx.pid;", f"pid {tmp}/nginx.pid;").replace(
+        "include /etc/nginx/modules-enabled/*.conf;", "")
+    (tmp / "nginx.conf").write_text(main)
+    (tmp / "conf.d" / "up.conf").write_text(render("nginx/upstream.conf.j2", ctx))
+    (tmp / "conf.d" / "site.conf").write_text(render("nginx/site.conf.j2", ctx))
+    for page in maintenance.PAGES:  # what the role installs
+        (tmp / "maintenance" / page).write_text(render(f"nginx/{page}.j2", ctx))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
+                                "-e", str(tmp / "log" / "error.log"), "-g", "daemon off;"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", https), timeout=0.5).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stderr.read()
+            time.sleep(0.1)
+    yield {"port": https, "flag": Path(ctx["nginx_maintenance_flag"]),
+           "dir": tmp / "maintenance", "ctx": ctx}
+    process.terminate()
+    process.wait(10)
+    app.shutdown()
+
+
+def _get(site, path: str, source: str) -> tuple[int, dict[str, str], str]:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", site["port"], context=context, timeout=5,
+                                       source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, response.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.fixture()
+def flag(site):
+    site["flag"].write_text("on\n")
+    yield site["flag"]
+    site["flag"].unlink(missing_ok=True)
+    shutil.rmtree(site["dir"] / "message", ignore_errors=True)
+
+
+def test_off_everyone_reaches_the_app(site):
+    assert site["flag"].exists() is False
+    for source in (OUTSIDE, ALLOWED):
+        status, _, body = _get(site, "/", source)
+        assert (status, json.loads(body)) == (200, {"from": "app"})
+
+
+def test_on_outside_the_allow_list_gets_503_with_retry_after(site, flag):
+    status, headers, body = _get(site, "/papers", OUTSIDE)
+    assert status == 503
+    assert headers["retry-after"] == "120"
+    assert headers["content-type"].startswith("text/html")
+    assert "cache-control" in headers and headers["cache-control"] == "no-store"
+    # The inventory's message, escaped: no markup of its own reaches the page.
+    assert "Back &lt;soon&gt; &amp; &#34;safe&#34;" in body
+    assert "<soon>" not in body
+
+
+def test_on_api_paths_get_json(site, flag):
+    for path in ("/api/papers", "/api"):
+        status, headers, body = _get(site, path, OUTSIDE)
+        assert status == 503
+        assert headers["content-type"] == "application/json"
+        assert headers["retry-after"] == "120"
+        assert json.loads(body) == {"error": "maintenance", "retry_after": 120,
+                                    "message": 'Back <soon> & "safe"'}
+    # Only the /api prefix: /apiary is a page like any other.
+    assert _get(site, "/apiary", OUTSIDE)[1]["content-type"].startswith("text/html")
+
+
+def test_on_the_allow_list_still_reaches_the_app(site, flag):
+    status, _, body = _get(site, "/api/papers", ALLOWED)
+    assert (status, json.loads(body)) == (200, {"from": "app"})
+
+
+def test_a_message_set_at_run_time_wins_and_is_escaped(site, flag):
+    inv = Inventory(env="test", path=Path("."), groups={}, hostvars={"lb1": {}}, origins={},
+                    group_sources={}, sandbox=False)
+    (site["dir"] / "message").mkdir()
+    for page, content in maintenance.render(inv, "Upgrade <b>db</b> until 18:00").items():
+        (site["dir"] / "message" / page).write_text(content)
+    status, _, body = _get(site, "/", OUTSIDE)
+    assert status == 503
+    assert "Upgrade &lt;b&gt;db&lt;/b&gt; until 18:00" in body and "<b>" not in body
+    status, _, body = _get(site, "/api/x", OUTSIDE)
+    assert json.loads(body)["message"] == "Upgrade <b>db</b> until 18:00"
+
+
+def test_static_assets_are_served_during_maintenance(site, flag):
+    (Path(site["ctx"]["nginx_static_root"]) / "app.css").write_text("body{}")
+    status, _, body = _get(site, "/static/app.css", OUTSIDE)
+    assert (status, body) == (200, "body{}")
+
+
+@pytest.mark.parametrize("message", ["", "   ", "x" * 501, "two\nlines"])
+def test_bad_messages_are_refused(message):
+    with pytest.raises(maintenance.MaintenanceError, match="--message"):
+        maintenance.check_message(message)
