@@ -194,6 +194,17 @@ def test_app_wsgi_that_does_not_import_stops_at_install(provisioned, release_b, 
     assert lock.status(hosts.runner(inv, deploy.lock_host(inv))) is None
 
 
+def test_rollback_to_an_unknown_release_names_the_known_ones(provisioned, release_a, release_b):
+    inv = provisioned
+    before = live_releases(inv, inv.hosts_of("app", "workers", "beat"))
+    result = fab("rollback", "--to", "20990101T000000Z-0000000000")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "release 20990101T000000Z-0000000000 is not installed on" in output, output[-3000:]
+    assert release_a.release in output and release_b[0].release in output, output[-3000:]
+    assert live_releases(inv, inv.hosts_of("app", "workers", "beat")) == before
+
+
 def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
     inv = provisioned
     load = _load(inv)

@@ -306,13 +306,20 @@ def test_the_unbroken_copy_gets_as_far_as_the_ping(tmp_path, reached):
 # --- 1. only the generated sandbox is a sandbox --------------------------------------------
 
 
+class OfflineSandbox(Sandbox):
+    """The real inventory writer, without asking Docker for the sandbox network."""
+
+    def _network(self):
+        return None
+
+
 def generated_sandbox(root: Path) -> Path:
     """The inventory `fab sandbox.up` writes, by the sandbox's own code, under root/inventory."""
     states = [HostState("lb1", ("loadbalancers",), "running", "127.0.0.2"),
               HostState("app1", ("app",), "running", "127.0.0.3"),
               HostState("worker1", ("workers", "beat"), "running", "127.0.0.4"),
               HostState("db1", ("db", "redis"), "running", "127.0.0.5")]
-    Sandbox(root=root, client=None)._write_inventory(states, root / "id_ed25519")
+    OfflineSandbox(root=root, client=None)._write_inventory(states, root / "id_ed25519")
     env = root / "inventory" / "sandbox"
     shutil.copytree(ROOT / "inventory" / "sandbox" / "group_vars", env / "group_vars",
                     ignore=shutil.ignore_patterns("secrets.yml"))

@@ -131,12 +131,19 @@ def test_an_ipv6_load_balancer_is_bracketed(tmp_path):
     check_target(url, allowed)
 
 
+class OfflineSandbox(Sandbox):
+    """The real inventory writer, without asking Docker for the sandbox network."""
+
+    def _network(self):
+        return None
+
+
 def test_the_sandbox_is_loaded_on_its_published_loopback_port(tmp_path):
     # The inventory `fab sandbox.up` writes, written by the sandbox's own code (no Docker).
     states = [HostState("lb1", ("loadbalancers",), "running", "172.30.0.2"),
               HostState("app1", ("app", "workers", "beat", "db", "redis"), "running",
                         "172.30.0.3")]
-    Sandbox(root=tmp_path, client=None)._write_inventory(states, tmp_path / "id_ed25519")
+    OfflineSandbox(root=tmp_path, client=None)._write_inventory(states, tmp_path / "id_ed25519")
     inv = inventory.load("sandbox", root=tmp_path / "inventory")
     assert inv.is_sandbox
     url, allowed = rehearse.load_target(inv)
