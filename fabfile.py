@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 from fabric import task
 from invoke import Collection, Exit
@@ -260,13 +261,59 @@ def logs_(c, service, host=None, lines="50", env="sandbox"):
 
 @task(name="backup", help={"env": "environment (default sandbox)"})
 def db_backup(c, env="sandbox"):
-    """Dump the database now (as deploys do before migrating) and print where the dump is."""
+    """Dump the database now (as deploys do before migrating); copy it off-host if configured."""
     inv = _inventory(env)
     try:
         path = database.backup(inv)
+        print(f"db.backup: {database.db_host(inv)}:{path}")
+        copies = database.copy_dir(inv)
+        if copies is not None:
+            database.fetch(inv, copies, [path.rsplit("/", 1)[-1]])
     except database.DatabaseError as exc:
         raise Exit(f"db.backup: {exc}") from None
-    print(f"db.backup: {database.db_host(inv)}:{path}")
+
+
+@task(name="backups", help={"env": "environment (default sandbox)"})
+def db_backups(c, env="sandbox"):
+    """List the dumps on the db host: size, age, checksum (and off-host copy) of each."""
+    inv = _inventory(env)
+    try:
+        found = database.backups(inv)
+    except database.DatabaseError as exc:
+        raise Exit(f"db.backups: {exc}") from None
+    print(database.table(found) if found else "db.backups: no backup yet (fab db.backup)")
+    if any(b.checksum != "ok" for b in found):
+        raise Exit("db.backups: some dumps have no checksum or do not match it (see above)")
+
+
+@task(name="fetch", help={"to": "directory on this machine (default: the inventory's "
+                                "mariadb_backup_copy_dir)",
+                          "env": "environment (default sandbox)"})
+def db_fetch(c, to=None, env="sandbox"):
+    """Copy every dump not copied yet (and its checksum) off the db host, checked."""
+    inv = _inventory(env)
+    target = Path(to).expanduser() if to else database.copy_dir(inv)
+    if target is None:
+        raise Exit("db.fetch: give --to DIR or set mariadb_backup_copy_dir in the inventory")
+    try:
+        copied = database.fetch(inv, target)
+    except database.DatabaseError as exc:
+        raise Exit(f"db.fetch: {exc}") from None
+    print(f"db.fetch: {len(copied)} new dump(s) in {target}")
+
+
+@task(name="verify-backup", help={"backup": "dump to check (default: the latest)",
+                                  "env": "environment (default sandbox)"})
+def db_verify_backup(c, backup=None, env="sandbox"):
+    """Restore drill: load a dump into a scratch database, run readiness queries, count rows."""
+    inv = _inventory(env)
+    try:
+        drill = database.verify_backup(inv, backup)
+    except database.DatabaseError as exc:
+        raise Exit(f"db.verify-backup: {exc}") from None
+    print(drill.summary())
+    if not drill.ok:
+        raise Exit(f"db.verify-backup: {drill.failure}")
 
 
 @task(name="restore", help={"backup": "path of the dump on the db host (see db.backup)",
@@ -421,7 +468,8 @@ ns.add_task(audit)
 ns.add_task(fleet_status_, name="status")
 ns.add_task(logs_, name="logs")
 ns.add_collection(Collection("lock", lock_status, lock_release))
-ns.add_collection(Collection("db", db_backup, db_restore))
+ns.add_collection(Collection("db", db_backup, db_backups, db_fetch, db_restore,
+                             db_verify_backup))
 ns.add_collection(Collection("maintenance", maintenance_on, maintenance_off, maintenance_status))
 ns.add_collection(Collection("node", node_add, node_drain, node_enable, node_remove))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))

@@ -1,16 +1,31 @@
-"""`fab db.backup` and `fab db.restore`: the database dumps the deploys take, by hand.
+"""`fab db.*`: the database dumps the timer and the deploys take, listed, copied, restored, drilled.
 
-Restores are explicit and never automatic (a rollback leaves the schema alone, see
+Every dump has a SHA-256 checksum beside it (written by the backup script); a restore checks it
+first. Restores are explicit and never automatic (a rollback leaves the schema alone, see
 docs/operations.md). A restore holds the deploy lock, takes a fresh backup first and names it,
-so a mistaken restore can itself be undone.
+so a mistaken restore can itself be undone. The restore drill (`verify_backup`) loads the
+latest dump into a scratch database beside the live one and never touches the live one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from fleet import hosts, lock
+import yaml
+
+from fleet import hosts, lock, report
 from fleet.inventory import Inventory, setting
+
+DEFAULT_VERIFY_QUERIES = ("SELECT 1", "SELECT version_num FROM alembic_version")
+# What a database (and so a scratch database) name may be: the drill builds SQL and sed
+# patterns from it.
+DB_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 class DatabaseError(RuntimeError):
@@ -38,6 +53,25 @@ def list_backups(inv: Inventory) -> list[str]:
     return result.stdout.split()
 
 
+def check_sum(inv: Inventory, path: str) -> None:
+    """Refuse a dump whose checksum is missing or does not match (before any restore)."""
+    host = db_host(inv)
+    directory, name = path.rsplit("/", 1)
+    command = (f"cd {shlex.quote(directory)} && test -f {shlex.quote(name + '.sha256')} && "
+               f"sha256sum --check --status {shlex.quote(name + '.sha256')}")
+    result = hosts.run(inv, [host], command, timeout=3600)[host]
+    if result.ok:
+        return
+    missing = hosts.run(inv, [host], f"test -f {shlex.quote(path + '.sha256')}")[host]
+    if not missing.ok:
+        raise DatabaseError(
+            f"{path} on {host} has no checksum ({path}.sha256), so it cannot be shown to be "
+            "intact; nothing was restored. If you trust the file, record one with "
+            f"`cd {directory} && sha256sum {name} > {name}.sha256` and run again")
+    raise DatabaseError(f"{path} on {host} does not match its checksum {path}.sha256: the dump "
+                        "is damaged; nothing was restored. Pick another (`fab db.backups`)")
+
+
 def restore(inv: Inventory, path: str, say=print) -> str:
     """Load the dump at `path` (on the db host) under the deploy lock; the safety backup's path."""
     host = db_host(inv)
@@ -45,6 +79,7 @@ def restore(inv: Inventory, path: str, say=print) -> str:
     if path not in known:
         newest = "\n  ".join(known[:5]) or "none"
         raise DatabaseError(f"{path} is not a backup on {host}; the newest are:\n  {newest}")
+    check_sum(inv, path)
     runner = hosts.runner(inv, host)
     holder = lock.Holder.me("db.restore", path.rsplit("/", 1)[-1])
     try:
@@ -63,3 +98,265 @@ def restore(inv: Inventory, path: str, say=print) -> str:
         lock.release(runner, holder)
         runner.close()
     return safety
+
+
+# --- listing, off-host copies --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backup:
+    path: str
+    size: int
+    mtime: float
+    checksum: str  # ok, MISMATCH or missing
+    copied: bool | None = None  # in mariadb_backup_copy_dir; None when no copy dir is set
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+def backups(inv: Inventory) -> list[Backup]:
+    """Every dump on the db host, newest first, each with its checksum checked."""
+    directory = setting(inv, "mariadb_backup_dir", "/var/backups/mariadb")
+    host = db_host(inv)
+    script = (f"cd {shlex.quote(directory)} || exit 1; "
+              "for f in $(ls -1t -- *.sql.gz 2>/dev/null); do "
+              "if [ ! -f \"$f.sha256\" ]; then s=missing; "
+              "elif sha256sum --check --status \"$f.sha256\"; then s=ok; else s=MISMATCH; fi; "
+              "printf '%s\\t%s\\t%s\\t%s\\n' \"$f\" \"$(stat -c %s \"$f\")\" "
+              "\"$(stat -c %Y \"$f\")\" \"$s\"; done")
+    result = hosts.run(inv, [host], script, timeout=3600)[host]
+    if not result.ok:
+        raise DatabaseError(f"cannot list the backups in {directory} on {host}: "
+                            f"{result.stderr.strip()[-300:] or 'no such directory'}")
+    copies = copy_dir(inv)
+    found = []
+    for line in result.stdout.splitlines():
+        name, size, mtime, status = line.split("\t")
+        copied = None if copies is None else (copies / name).is_file()
+        found.append(Backup(f"{directory}/{name}", int(size), float(mtime), status, copied))
+    return found
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def _age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def table(found: list[Backup], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    headers = ["dump", "size", "age", "checksum"]
+    with_copies = any(b.copied is not None for b in found)
+    if with_copies:
+        headers.append("copied")
+    rows = []
+    for b in found:
+        row = [b.path, _size(b.size), _age(max(0.0, now - b.mtime)), b.checksum]
+        if with_copies:
+            row.append("yes" if b.copied else "no")
+        rows.append(tuple(row))
+    return report.table(tuple(headers), rows)
+
+
+def copy_dir(inv: Inventory) -> Path | None:
+    """mariadb_backup_copy_dir: the control-node directory off-host copies go to, if set."""
+    value = setting(inv, "mariadb_backup_copy_dir", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def fetch(inv: Inventory, target: Path, names: list[str] | None = None,
+          say: Callable[[str], None] = print) -> list[Path]:
+    """Copy dumps (default: every one not there yet) and their checksums to `target` on the
+    control node; each copy is checked against its checksum before it takes its final name."""
+    target.mkdir(parents=True, exist_ok=True)
+    host = db_host(inv)
+    wanted = [b for b in backups(inv) if (names is None or b.name in names)]
+    if names is not None and len(wanted) != len(names):
+        raise DatabaseError(f"not a backup on {host}: "
+                            f"{', '.join(sorted(set(names) - {b.name for b in wanted}))}")
+    user = str(inv.hostvars[host].get("ansible_user", "root"))
+    copied = []
+    runner = hosts.runner(inv, host)
+    try:
+        for b in wanted:
+            if names is None and (target / b.name).is_file():
+                continue
+            if b.checksum != "ok":
+                say(f"db.fetch: skipped {b.name}: checksum {b.checksum}")
+                continue
+            copied.append(_fetch_one(runner, user, b, target))
+            say(f"db.fetch: {host}:{b.path} -> {target / b.name} (checksum ok)")
+    finally:
+        runner.close()
+    return copied
+
+
+def _fetch_one(runner, user: str, b: Backup, target: Path) -> Path:
+    # The backup directory is root's (0700): stage a copy the admin user may read, get it.
+    staged = runner.run(
+        f"d=$(mktemp -d /tmp/flaskfleet-fetch.XXXXXX) && cp -- {shlex.quote(b.path)} "
+        f"{shlex.quote(b.path + '.sha256')} \"$d\"/ && chown -R {shlex.quote(user)} \"$d\" && "
+        "echo \"$d\"", timeout=3600)
+    if not staged.ok:
+        raise DatabaseError(f"cannot stage {b.path} on {runner.name}: {staged.stderr.strip()}")
+    remote = staged.stdout.strip().splitlines()[-1]
+    partial = target / f".{b.name}.partial"
+    try:
+        runner.get(f"{remote}/{b.name}", partial)
+        runner.get(f"{remote}/{b.name}.sha256", target / f"{b.name}.sha256")
+    finally:
+        runner.run(f"rm -rf -- {shlex.quote(remote)}")
+    expected = (target / f"{b.name}.sha256").read_text().split()[0]
+    digest = hashlib.sha256()
+    with partial.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        partial.unlink()
+        raise DatabaseError(f"the copy of {b.name} does not match its checksum; removed it")
+    final = target / b.name
+    partial.rename(final)
+    return final
+
+
+# --- the restore drill ---------------------------------------------------------------------
+
+
+@dataclass
+class Drill:
+    dump: str
+    scratch: str
+    queries: list[tuple[str, str]] = field(default_factory=list)  # query, first row (or error)
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def summary(self) -> str:
+        lines = [f"dump: {self.dump}", f"scratch database: {self.scratch} (dropped)"]
+        lines.append(report.table(("readiness query", "result"),
+                                  [(q, r) for q, r in self.queries]))
+        lines.append(report.table(("table", "rows"), sorted(self.rows.items())))
+        lines.append("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items()))
+        lines.append("restore drill: ok" if self.ok else f"restore drill FAILED: {self.failure}")
+        return "\n".join(lines)
+
+
+def verify_queries(inv: Inventory) -> list[str]:
+    """mariadb_verify_queries from the inventory (a list), else the reference app's checks."""
+    raw = next((hv["mariadb_verify_queries"] for hv in inv.hostvars.values()
+                if "mariadb_verify_queries" in hv), None)
+    if raw is None:
+        return list(DEFAULT_VERIFY_QUERIES)
+    if isinstance(raw, str):  # `-e` style or a YAML string: parse it the way Ansible would
+        raw = yaml.safe_load(raw)
+    if not isinstance(raw, list) or not raw or not all(isinstance(q, str) and q.strip()
+                                                       for q in raw):
+        raise DatabaseError("mariadb_verify_queries must be a non-empty list of SQL queries")
+    return [q.strip() for q in raw]
+
+
+def _mysql(database: str, sql: str) -> str:
+    return (f"mysql --batch --skip-column-names --database={shlex.quote(database)} "
+            f"-e {shlex.quote(sql)}")
+
+
+def verify_backup(inv: Inventory, path: str | None = None,
+                  say: Callable[[str], None] = print) -> Drill:
+    """Restore a dump (default: the latest) into a scratch database on the db host, run the
+    readiness queries against it, count the rows of every table, drop it."""
+    database = setting(inv, "mariadb_database", setting(inv, "app_name", "fleetapp"))
+    if not DB_NAME.fullmatch(database):
+        raise DatabaseError(f"mariadb_database {database!r}: the drill supports names of "
+                            "letters, digits and underscores only")
+    queries = verify_queries(inv)
+    found = backups(inv)
+    host = db_host(inv)
+    if path is None:
+        if not found:
+            raise DatabaseError(f"there is no backup on {host} yet: run `fab db.backup`")
+        chosen = found[0]
+    else:
+        chosen = next((b for b in found if b.path == path), None)
+        if chosen is None:
+            raise DatabaseError(f"{path} is not a backup on {host} (see `fab db.backups`)")
+    if chosen.checksum != "ok":
+        check_sum(inv, chosen.path)  # raises with the reason
+    scratch = f"{database}_verify_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
+    drill = Drill(chosen.path, scratch)
+    runner = hosts.runner(inv, host)
+
+    def timed(name: str, command: str, timeout: float = 3600):
+        started = time.monotonic()
+        result = runner.run(command, timeout=timeout)
+        drill.seconds[name] = drill.seconds.get(name, 0.0) + time.monotonic() - started
+        return result
+
+    try:
+        say(f"db.verify-backup: {host}:{chosen.path} -> scratch database {scratch}")
+        # The dump names its database (it is made with --databases): exactly these two lines
+        # are dropped so it loads into the scratch database; anything else that could switch
+        # databases stops the drill before a statement runs.
+        expected = {f"USE `{database}`;"}
+        heads = timed("inspect", f"gunzip -c {shlex.quote(chosen.path)} | "
+                                 "grep -E '^(USE|CREATE DATABASE) ' || true")
+        lines = [line for line in heads.stdout.splitlines() if line.strip()]
+        strays = [line for line in lines if line not in expected
+                  and not re.fullmatch(rf"CREATE DATABASE .*`{database}`.*;", line)]
+        if not heads.ok or strays or len(lines) != 2:
+            raise DatabaseError(f"{chosen.path} does not look like a dump of {database} alone "
+                                f"(found {lines[:4]}); nothing was restored")
+        created = timed("restore", f"mysql -e {shlex.quote(f'CREATE DATABASE `{scratch}`')}")
+        if not created.ok:
+            raise DatabaseError(f"cannot create {scratch}: {created.stderr.strip()}")
+        load = (f"gunzip -c {shlex.quote(chosen.path)} | sed -e '/^CREATE DATABASE /d' "
+                f"-e '/^USE `{database}`;$/d' | mysql --one-database {scratch}")
+        loaded = timed("restore", f"bash -o pipefail -c {shlex.quote(load)}")
+        if not loaded.ok:
+            raise DatabaseError(f"loading the dump failed: {loaded.stderr.strip()[-500:]}")
+        for query in queries:
+            answer = timed("queries", _mysql(scratch, query), timeout=600)
+            if not answer.ok:
+                drill.queries.append((query, "ERROR " + answer.stderr.strip()[-200:]))
+                drill.failure = f"readiness query failed on the restored copy: {query}"
+                continue
+            drill.queries.append((query, (answer.stdout.splitlines() or ["(no rows)"])[0]))
+        tables = timed("count", _mysql(scratch, (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+            f"'{scratch}' AND table_type = 'BASE TABLE' ORDER BY table_name")))
+        names = [n for n in tables.stdout.splitlines() if n.strip()]
+        if names:
+            union = " UNION ALL ".join(
+                f"SELECT '{n.replace(chr(39), chr(39) * 2)}', COUNT(*) FROM "
+                f"`{n.replace('`', '``')}`" for n in names)
+            counted = timed("count", _mysql(scratch, union))
+            if not counted.ok:
+                raise DatabaseError(f"counting rows failed: {counted.stderr.strip()[-300:]}")
+            for line in counted.stdout.splitlines():
+                name, count = line.rsplit("\t", 1)
+                drill.rows[name] = int(count)
+        elif drill.failure is None:
+            drill.failure = "the restored copy has no tables"
+    except DatabaseError as exc:
+        drill.failure = str(exc)
+    finally:
+        dropped = timed("drop", f"mysql -e {shlex.quote(f'DROP DATABASE IF EXISTS `{scratch}`')}")
+        if not dropped.ok:
+            say(f"WARNING: could not drop {scratch} on {host}: {dropped.stderr.strip()}")
+        runner.close()
+    return drill

@@ -72,3 +72,42 @@ def test_backup_timer_and_script(host):
         assert host.file(dump).exists
         assert host.file("/var/backups/mariadb").mode == 0o700
         assert host.run("zcat %s | grep -q 'CREATE DATABASE'", dump).rc == 0
+
+
+def test_every_dump_has_a_checksum_that_verifies(host):
+    with host.sudo():
+        dump = host.check_output("/usr/local/sbin/flaskfleet-db-backup")
+        name = dump.rsplit("/", 1)[-1]
+        checksum = host.file(f"{dump}.sha256")
+        assert checksum.exists and checksum.mode == 0o600 and checksum.user == "root"
+        assert checksum.content_string.split() == [host.check_output(
+            "sha256sum %s | cut -d' ' -f1", dump), name]
+        assert host.run("cd /var/backups/mariadb && sha256sum --check --status %s.sha256",
+                        name).rc == 0
+        # A damaged dump no longer matches.
+        host.run("cp %s /tmp/damaged.sql.gz && cp %s.sha256 /tmp/ && cd /tmp && "
+                 "sed 's/%s/damaged.sql.gz/' %s.sha256 > damaged.sql.gz.sha256 && "
+                 "printf x >> damaged.sql.gz", dump, dump, name, name)
+        assert host.run("cd /tmp && sha256sum --check --status damaged.sql.gz.sha256").rc != 0
+
+
+def test_retention_keeps_the_newest_by_count_and_age(host):
+    """converge.yml keeps 3 dumps, none older than 2 days but the newest."""
+    listing = "ls -1 /var/backups/mariadb/fleetapp-*.sql.gz"
+    with host.sudo():
+        for _ in range(4):
+            host.check_output("sleep 1.1; /usr/local/sbin/flaskfleet-db-backup")
+        dumps = host.check_output(listing).split()
+        assert len(dumps) == 3
+        assert len(host.check_output(f"{listing}.sha256").split()) == 3
+        # Two dumps left, the older one aged past the limit: within the count, gone by age.
+        oldest, middle, newest = sorted(dumps)
+        host.check_output("rm -f %s %s.sha256 && touch -d '3 days ago' %s", oldest, oldest,
+                          middle)
+        fresh = host.check_output("sleep 1.1; /usr/local/sbin/flaskfleet-db-backup")
+        assert sorted(host.check_output(listing).split()) == [newest, fresh]
+        assert not host.file(f"{middle}.sha256").exists
+        # A checksum whose dump was deleted by hand is cleaned up too.
+        host.check_output("rm -f %s", newest)
+        host.check_output("sleep 1.1; /usr/local/sbin/flaskfleet-db-backup")
+        assert not host.file(f"{newest}.sha256").exists
