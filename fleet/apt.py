@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterable
 
 # What the test suite uses on the control machine: debootstrap for the host image when no
-# registry answers, nginx and openssl to validate rendered configs, redis-server for the app's
-# tests.
-CONTROL_PACKAGES = ("debootstrap", "nginx-light", "openssl", "redis-server")
+# registry answers, nginx, openssl and nftables (`nft -c`, which loads nothing) to validate
+# rendered configs, redis-server for the app's tests.
+CONTROL_PACKAGES = ("debootstrap", "nftables", "nginx-light", "openssl", "redis-server")
 
 
 class AptError(RuntimeError):

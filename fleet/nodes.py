@@ -322,9 +322,10 @@ def _already_working(inv: Inventory, host: str, group: str) -> bool:
 
 def _join(env: str, host: str, group: str, release: str, source: str, clock: Clock,
           say: Say) -> None:
-    with clock.phase("provision", f"provision {host} (and the database's client list)"):
+    # db and redis too: their grants and their firewall open to the app/worker groups.
+    with clock.phase("provision", f"provision {host} (and the data tiers' client lists)"):
         try:
-            provisioning.provision(env, limit=f"{host}:db", say=say)
+            provisioning.provision(env, limit=f"{host}:db:redis", say=say)
         except provisioning.ProvisionError as exc:
             raise NodeError(f"provisioning {host} failed: {exc}") from None
     inv = _inventory(env)
@@ -434,10 +435,11 @@ def remove(env: str, host: str, timeout: float | None = None, say: Say = print) 
             inv = _inventory(env)
             result = ansible.run_with_vars(PLAYBOOKS / "node-leave.yml", inv.path,
                                            {"node_address": address},
-                                           limit="loadbalancers:db", say=say)
+                                           limit="loadbalancers:db:redis", say=say)
             if not result.ok:
                 raise NodeError(f"{host} is drained, stopped and out of the inventory, but "
-                                "updating the load balancers or the database failed (output "
-                                "above); run `fab provision --limit loadbalancers:db`")
+                                "updating the load balancers, the database or the data tiers' "
+                                "firewall failed (output above); run "
+                                "`fab provision --limit loadbalancers:db:redis`")
     return outcome
 

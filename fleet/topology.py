@@ -74,10 +74,14 @@ def inventory(
     addresses: dict[str, str],
     groups: dict[str, tuple[str, ...]],
     private_key: str,
+    control_address: str | None = None,
 ) -> dict:
-    """The Ansible YAML inventory of a sandbox: every group of DESIGN.md, even when empty.
+    """The Ansible YAML inventory of a sandbox: every group, even when empty.
 
     `addresses` maps host name to private address, `groups` host name to its groups.
+    `control_address` is this machine as the hosts see it (the sandbox network's gateway):
+    the tier firewall admits SSH from it, and the direct probes of the tests and the bench
+    (gunicorn, MariaDB, Redis on their private addresses).
     """
     children: dict[str, dict] = {}
     for group in GROUPS:
@@ -85,6 +89,10 @@ def inventory(
         children[group] = {"hosts": {
             h: {"ansible_host": addresses[h], "fleet_private_address": addresses[h]}
             for h in members}}
+    firewall = {} if not control_address else {
+        "firewall_admin_networks": [f"{control_address}/32"],
+        "firewall_control_networks": [f"{control_address}/32"],
+    }
     return {
         "all": {
             "vars": {
@@ -95,6 +103,7 @@ def inventory(
                 "ansible_ssh_common_args":
                     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                 "ansible_python_interpreter": "/usr/bin/python3",
+                **firewall,
             },
             "children": children,
         }

@@ -71,3 +71,15 @@ def test_inventory_has_every_group_and_private_addresses():
     assert set(children["redis"]["hosts"]) == {"db1"}
     assert doc["all"]["vars"]["ansible_ssh_private_key_file"] == "/keys/id"
     assert doc["all"]["vars"]["fleet_env"] == "sandbox"
+
+
+def test_inventory_admits_the_control_address_through_the_firewall():
+    doc = inventory(addresses={"solo1": "10.0.0.3"}, groups={"solo1": ("app",)},
+                    private_key="/keys/id", control_address="10.0.0.1")
+    variables = doc["all"]["vars"]
+    assert variables["firewall_admin_networks"] == ["10.0.0.1/32"]
+    assert variables["firewall_control_networks"] == ["10.0.0.1/32"]
+    # Without a known gateway nothing is assumed: the firewall role then refuses to run.
+    bare = inventory(addresses={"solo1": "10.0.0.3"}, groups={"solo1": ("app",)},
+                     private_key="/keys/id")
+    assert "firewall_admin_networks" not in bare["all"]["vars"]
