@@ -161,3 +161,14 @@ def test_ansible_does_not_run_hooks_as_inventory_scripts(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "h1" in result.stdout
     assert not marker.exists(), "ansible-inventory executed the hook"
+
+
+def test_the_audit_table_shows_a_failed_post_hook():
+    from fleet import audit
+
+    entry = {"started": "2026-12-02T10:00:00+00:00", "who": "ops@x", "action": "deploy",
+             "release": "20261202T101500Z-new", "ok": True, "phases": [["switch", 20.0]],
+             "hooks": [{"hook": "post-deploy", "ok": False, "exit": 1}]}
+    row = audit.table([entry]).splitlines()[2]
+    assert "ok (post-deploy hook failed)" in row
+    assert "hook failed" not in audit.table([{**entry, "hooks": []}])
