@@ -40,6 +40,7 @@ app-test: sysdeps ## The reference app's own test suite
 	$(MAKE) -C app test
 
 integration: image ## Tests against real sandbox hosts
+	python3 -m fleet.apt integration
 	$(VENV)/bin/pytest -q tests/integration
 
 molecule: image ## Every role's molecule scenario (converge, idempotence, verify)
@@ -56,6 +57,7 @@ demo: image ## Fresh machine to the reference app deployed on a load-balanced sa
 	$(VENV)/bin/fab provision
 	$(VENV)/bin/fab verify
 	$(VENV)/bin/fab deploy
+	$(VENV)/bin/fab seed
 	@echo
 	$(VENV)/bin/fab status
 	@echo
@@ -64,12 +66,17 @@ demo: image ## Fresh machine to the reference app deployed on a load-balanced sa
 	@echo "beat on worker1, MariaDB and Redis on db1. Try: curl -k https://127.0.0.1:8443/version"
 	@echo "Next: 'fab deploy' again after a change, 'fab rollback', 'fab releases', 'fab logs web'."
 	@echo "Shell: 'fab sandbox.ssh HOST'; stop everything: 'fab sandbox.down'."
+	@echo "Changing the app? 'fab dev.up' runs it on this machine with live reload (docker compose)."
+	@echo
+	$(VENV)/bin/fab open
 
 bench: image ## Measure and report (bench/results.json); never asserted by tests
 	$(PY) -m fleet.bench
 
 clean: ## Remove what the project created: sandbox, venvs, caches, images
 	-[ -x $(VENV)/bin/fab ] && $(VENV)/bin/fab sandbox.down
+	-[ -x $(VENV)/bin/fab ] && $(VENV)/bin/fab dev.down
+	-[ -x $(PY) ] && $(PY) -c 'from fleet import devstack; devstack.remove_images()'
 	-[ -x $(PY) ] && $(PY) -c 'from fleet import image; image.remove_images()'
-	rm -rf $(VENV) app/.venv .cache .sandbox .pytest_cache .ruff_cache bench/results.* \
+	rm -rf $(VENV) app/.venv .cache .dev .sandbox .pytest_cache .ruff_cache bench/results.* \
 	  inventory/sandbox/hosts.yml inventory/sandbox/group_vars/all/secrets.yml

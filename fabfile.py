@@ -12,9 +12,11 @@ from pathlib import Path
 from fabric import task
 from invoke import Collection, Exit
 
+from fleet import apprun as app_commands
 from fleet import audit as audit_trail
 from fleet import database, engine, hosts, inventory, logs, nodes, releases, report
 from fleet import deploy as deploying
+from fleet import devstack as dev_stack
 from fleet import lock as deploy_lock
 from fleet import maintenance as maintenance_mode
 from fleet import provision as provisioning
@@ -379,6 +381,94 @@ def node_remove(c, host, timeout=None, env="sandbox"):
         print(f"sandbox: removed the container of {host}")
 
 
+@task(name="up")
+def dev_up(c):
+    """Start the development stack (docker compose): nginx, gunicorn --reload, MariaDB, Redis,
+    Celery worker and beat, configs rendered from templates/, the app's code mounted."""
+    try:
+        print(engine.ensure_engine())
+        dev_stack.up()
+    except (dev_stack.DevStackError, engine.EngineError) as exc:
+        raise Exit(f"dev.up: {exc}") from None
+
+
+@task(name="down", help={"keep_data": "keep the database and Redis volumes for the next dev.up"})
+def dev_down(c, keep_data=False):
+    """Remove the development stack: its containers, network and (unless --keep-data) volumes."""
+    if not engine.engine_answers():
+        raise Exit("dev.down: no Docker engine answers; nothing to remove")
+    try:
+        removed = dev_stack.down(keep_data=keep_data)
+    except dev_stack.DevStackError as exc:
+        raise Exit(f"dev.down: {exc}") from None
+    print("\n".join(f"removed {item}" for item in removed) or "dev.down: nothing left to remove")
+
+
+@task(name="logs", help={"service": f"one of: {', '.join(dev_stack.SERVICES)} (default: all)",
+                         "lines": "lines per service (default 100)",
+                         "follow": "keep printing new lines until Ctrl-C"})
+def dev_logs(c, service=None, lines="100", follow=False):
+    """Show the development stack's logs (one service or all)."""
+    try:
+        dev_stack.logs(service, _positive(lines, "--lines"), follow=follow)
+    except dev_stack.DevStackError as exc:
+        raise Exit(f"dev.logs: {exc}") from None
+
+
+@task(name="seed", help={"password": "the demo admin's password (8+ characters)",
+                         "email": "the demo admin's e-mail (default admin@example.org)"})
+def dev_seed(c, password, email=dev_stack.DEV_ADMIN_EMAIL):
+    """Seed the development stack with the app's demo data (idempotent)."""
+    try:
+        print(dev_stack.seed(password, email))
+    except dev_stack.DevStackError as exc:
+        raise Exit(f"dev.seed: {exc}") from None
+    print(f"login: {email} at https://127.0.0.1:{dev_stack.HTTPS_PORT}/")
+
+
+@task(name="run", help={"command": "shell command, run in the live release's directory",
+                        "host": "app host to run it on (default: the first)",
+                        "env": "environment (default sandbox)"})
+def app_run(c, command, host=None, env="sandbox"):
+    """Run an app command once, as the app user with its env file, from the live release."""
+    inv = _inventory(env)
+    try:
+        target, output = app_commands.run(inv, command, host=host)
+    except app_commands.AppRunError as exc:
+        raise Exit(f"app.run: {exc}") from None
+    print(f"==> {target}: {command} <==\n{output}")
+
+
+@task(help={"email": "the demo admin's e-mail (default admin@example.org)",
+            "password": "its password (default: the one remembered for this environment, "
+                        "else a new random one)",
+            "env": "environment (default sandbox)"})
+def seed(c, email=None, password=None, env="sandbox"):
+    """Seed the reference app's demo data (idempotent) and print a login that works."""
+    inv = _inventory(env)
+    try:
+        login = app_commands.seed(inv, email=email, password=password)
+    except app_commands.AppRunError as exc:
+        raise Exit(f"seed: {exc}") from None
+    print(f"login: {login.email} / {login.password} at {login.url}")
+
+
+@task(name="open", help={"env": "environment (default sandbox)"})
+def open_(c, env="sandbox"):
+    """Print where the app is served and the demo login; open a browser if there is a display."""
+    inv = _inventory(env)
+    url = rehearsal.load_target(inv)[0].rstrip("/") + "/"
+    login = app_commands.remembered_login(env)
+    print(f"open: {url}" + (" (self-signed certificate)" if inv.is_sandbox else ""))
+    print(f"login: {login.email} / {login.password}" if login else
+          "login: none remembered here; `fab seed` makes one")
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        import webbrowser
+
+        if webbrowser.open(url):
+            print("open: opened in your browser")
+
+
 def _seconds(value: str | None, option: str) -> float | None:
     if value is None:
         return None
@@ -473,3 +563,7 @@ ns.add_collection(Collection("db", db_backup, db_backups, db_fetch, db_restore,
 ns.add_collection(Collection("maintenance", maintenance_on, maintenance_off, maintenance_status))
 ns.add_collection(Collection("node", node_add, node_drain, node_enable, node_remove))
 ns.add_collection(Collection("sandbox", up, add, down, status, ssh))
+ns.add_task(seed)
+ns.add_task(open_, name="open")
+ns.add_collection(Collection("app", app_run))
+ns.add_collection(Collection("dev", dev_up, dev_down, dev_logs, dev_seed))

@@ -12,6 +12,12 @@ from collections.abc import Iterable
 # registry answers, nginx, openssl and nftables (`nft -c`, which loads nothing) to validate
 # rendered configs, redis-server for the app's tests.
 CONTROL_PACKAGES = ("debootstrap", "nftables", "nginx-light", "openssl", "redis-server")
+# The development stack (`fab dev.up`): Debian's docker compose.
+DEV_PACKAGES = ("docker-compose",)
+# The integration suite on top of the engine: the dev stack's test and the headless browser test.
+INTEGRATION_PACKAGES = (*DEV_PACKAGES, "chromium", "chromium-driver")
+PACKAGE_SETS = {"control": CONTROL_PACKAGES, "dev": DEV_PACKAGES,
+                "integration": INTEGRATION_PACKAGES}
 
 
 class AptError(RuntimeError):
@@ -45,7 +51,11 @@ def ensure_packages(packages: Iterable[str]) -> list[str]:
 
 def main() -> int:
     try:
-        ensure_packages(sys.argv[1:] or CONTROL_PACKAGES)
+        # `python -m fleet.apt integration` installs a named set; other arguments are packages.
+        args = sys.argv[1:]
+        if len(args) == 1 and args[0] in PACKAGE_SETS:
+            args = list(PACKAGE_SETS[args[0]])
+        ensure_packages(args or CONTROL_PACKAGES)
     except AptError as exc:
         print(f"apt: {exc}", file=sys.stderr)
         return 1

@@ -114,3 +114,16 @@ def test_rate_limiter_fails_open_without_redis(make_app: Callable[..., Flask]) -
     client = app.test_client()
     body = {"email": "me@example.org", "password": PASSWORD}
     assert [client.post("/api/auth/login", json=body).status_code for _ in range(3)] == [200] * 3
+
+
+def test_session_is_null_when_anonymous_and_the_user_once_signed_in(
+    app: Flask, client: FlaskClient
+) -> None:
+    response = client.get("/api/auth/session")
+    assert response.status_code == 200
+    assert response.get_json() == {"user": None}
+    add_user(app, "me@example.org")
+    client.post("/api/auth/login", json={"email": "me@example.org", "password": PASSWORD})
+    assert client.get("/api/auth/session").get_json()["user"]["email"] == "me@example.org"
+    client.post("/api/auth/logout")
+    assert client.get("/api/auth/session").get_json() == {"user": None}

@@ -90,3 +90,22 @@ def test_assets_command_builds_the_manifest(
     hashed = assets.hashed_name(Path("app.js"), b"console.log(1)")
     assert result.output == f"app.js -> {hashed}\n"
     assert json.loads((tmp_path / "out" / "manifest.json").read_text()) == {"app.js": hashed}
+
+
+# Scripts drive the page by these ids (the kit's browser test among them); renaming one is a
+# breaking change for them.
+PAGE_IDS = ("auth-email", "auth-password", "login-button", "register-button", "signed-in",
+            "logout-button", "search-input", "search-button", "papers-total", "papers", "error",
+            "keyword-input", "follow-button")
+
+
+def test_header_shows_the_release_id(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert '<span id="release-id">test-release</span>' in html
+
+
+def test_page_script_gives_every_control_a_stable_id() -> None:
+    script = (assets.SOURCE_DIR / "app.js").read_text()
+    for element_id in PAGE_IDS:
+        assert re.search(rf'\bid: "{element_id}"|input\("{element_id}"', script), element_id
+    assert '"data-paper-id": paper.id' in script

@@ -35,7 +35,9 @@ def fleet_sandbox() -> Sandbox:
 
 # Modules share the sandbox and build on each other: bare hosts first, then provisioning,
 # then what needs a provisioned fleet, then what needs a deployed one.
-MODULE_ORDER = ["test_sandbox", "test_provision", "test_app_live", "test_deploy", "test_hooks",
+# test_devstack needs no sandbox and runs first; test_browser needs a deployed fleet.
+MODULE_ORDER = ["test_devstack", "test_sandbox", "test_provision", "test_app_live", "test_deploy",
+                "test_browser", "test_hooks",
                 "test_maintenance", "test_backups", "test_nodes",
                 "test_drills", "test_single_host"]
 

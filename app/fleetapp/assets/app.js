@@ -68,10 +68,10 @@
 
       async function whoami() {
         try {
-          state.user = (await api("GET", "/api/auth/whoami")).data.user;
-          await loadUserData();
+          state.user = (await api("GET", "/api/auth/session")).data.user;
+          if (state.user) await loadUserData();
         } catch (err) {
-          if (err.status !== 401) fail(err);
+          fail(err);
           state.user = null;
         }
       }
@@ -129,8 +129,10 @@
         loadPapers();
       });
 
-      const input = (type, key, placeholder) =>
+      // Every control has a stable id: the browser test (and any other script) finds it by that.
+      const input = (id, type, key, placeholder) =>
         h("input", {
+          id,
           type,
           placeholder,
           value: state[key],
@@ -140,17 +142,21 @@
       function authPanel() {
         if (state.user) {
           return h("section", { class: "panel row" }, [
-            h("span", `Signed in as ${state.user.email}`),
-            h("button", { class: "secondary", onClick: logout }, "Log out"),
+            h("span", { id: "signed-in" }, `Signed in as ${state.user.email}`),
+            h("button", { id: "logout-button", class: "secondary", onClick: logout }, "Log out"),
           ]);
         }
         return h("section", { class: "panel" }, [
           h("h2", "Sign in"),
           h("div", { class: "row" }, [
-            input("email", "email", "e-mail"),
-            input("password", "password", "password (8+ characters)"),
-            h("button", { onClick: () => authenticate("login") }, "Log in"),
-            h("button", { class: "secondary", onClick: () => authenticate("register") }, "Register"),
+            input("auth-email", "email", "email", "e-mail"),
+            input("auth-password", "password", "password", "password (8+ characters)"),
+            h("button", { id: "login-button", onClick: () => authenticate("login") }, "Log in"),
+            h(
+              "button",
+              { id: "register-button", class: "secondary", onClick: () => authenticate("register") },
+              "Register"
+            ),
           ]),
         ]);
       }
@@ -174,10 +180,10 @@
             )
           ),
           h("div", { class: "row" }, [
-            input("text", "newKeyword", "add a keyword"),
+            input("keyword-input", "text", "newKeyword", "add a keyword"),
             h(
               "button",
-              { onClick: () => changeKeyword("subscribe", state.newKeyword) },
+              { id: "follow-button", onClick: () => changeKeyword("subscribe", state.newKeyword) },
               "Follow"
             ),
           ]),
@@ -186,12 +192,17 @@
 
       function paperItem(paper) {
         const starred = state.starred.has(paper.id);
-        return h("li", { key: paper.id }, [
+        return h("li", { key: paper.id, "data-paper-id": paper.id }, [
           h("h3", [
             state.user
               ? h(
                   "button",
-                  { class: "star", title: starred ? "unstar" : "star", onClick: () => toggleStar(paper) },
+                  {
+                    class: "star",
+                    title: starred ? "unstar" : "star",
+                    "aria-pressed": starred ? "true" : "false",
+                    onClick: () => toggleStar(paper),
+                  },
                   starred ? "★" : "☆"
                 )
               : null,
@@ -207,11 +218,12 @@
         return h("section", { class: "panel" }, [
           h("h2", "Papers"),
           h("div", { class: "row" }, [
-            input("text", "q", "search titles and abstracts"),
-            h("button", { onClick: () => { state.page = 1; loadPapers(); } }, "Search"),
-            h("span", { class: "muted" }, `${state.result.total} found · cache ${state.cache}`),
+            input("search-input", "text", "q", "search titles and abstracts"),
+            h("button", { id: "search-button", onClick: () => { state.page = 1; loadPapers(); } }, "Search"),
+            h("span", { id: "papers-total", class: "muted", "data-total": state.result.total },
+              `${state.result.total} found · cache ${state.cache}`),
           ]),
-          h("ul", { class: "papers" }, state.result.items.map(paperItem)),
+          h("ul", { id: "papers", class: "papers" }, state.result.items.map(paperItem)),
           h("div", { class: "row" }, [
             h("button", { class: "secondary", disabled: state.page <= 1, onClick: () => go(-1) }, "Previous"),
             h("span", { class: "muted" }, `page ${state.page} of ${pages}`),
@@ -223,7 +235,7 @@
       return () =>
         h("div", [
           authPanel(),
-          state.error ? h("p", { class: "error", role: "alert" }, state.error) : null,
+          state.error ? h("p", { id: "error", class: "error", role: "alert" }, state.error) : null,
           keywordPanel(),
           papersPanel(),
         ]);

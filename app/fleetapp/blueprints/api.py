@@ -117,6 +117,14 @@ def whoami() -> Response:
     return jsonify({"user": _user().to_dict()})
 
 
+@bp.get("/auth/session")
+def auth_session() -> Response:
+    """The signed-in user or null, always 200: what the page asks on load, so an anonymous
+    visit costs no failed request (a 401 is logged as an error in the browser's console)."""
+    user = current_user()
+    return jsonify({"user": user.to_dict() if user is not None else None})
+
+
 # --- keywords -----------------------------------------------------------------------------
 
 
