@@ -309,16 +309,16 @@ def verify_backup(inv: Inventory, path: str | None = None,
 
     try:
         say(f"db.verify-backup: {host}:{chosen.path} -> scratch database {scratch}")
-        # The dump names its database (it is made with --databases): exactly these two lines
-        # are dropped so it loads into the scratch database; anything else that could switch
-        # databases stops the drill before a statement runs.
+        # The dump names its database (it is made with --databases): its CREATE DATABASE and
+        # USE lines are dropped so it loads into the scratch database; a line that names any
+        # other database stops the drill before a statement runs.
         expected = {f"USE `{database}`;"}
         heads = timed("inspect", f"gunzip -c {shlex.quote(chosen.path)} | "
                                  "grep -E '^(USE|CREATE DATABASE) ' || true")
         lines = [line for line in heads.stdout.splitlines() if line.strip()]
         strays = [line for line in lines if line not in expected
                   and not re.fullmatch(rf"CREATE DATABASE .*`{database}`.*;", line)]
-        if not heads.ok or strays or len(lines) != 2:
+        if not heads.ok or strays or f"USE `{database}`;" not in lines:
             raise DatabaseError(f"{chosen.path} does not look like a dump of {database} alone "
                                 f"(found {lines[:4]}); nothing was restored")
         created = timed("restore", f"mysql -e {shlex.quote(f'CREATE DATABASE `{scratch}`')}")
