@@ -141,7 +141,7 @@ def _probe_from_app1(inv, seconds: int) -> None:
     loop = (f"end=$(( $(date +%s) + {seconds} )); while [ $(date +%s) -lt $end ]; do "
             f"curl -sk -o /dev/null -w '%{{http_code}}\\n' {url}; sleep 0.2; done")
     on(inv, inv.hosts_of("app")[0], f"rm -f /tmp/mm.probe; nohup sh -c {shlex.quote(loop)} "
-                                    "> /tmp/mm.probe 2>&1 &")
+                                    "> /tmp/mm.probe 2>&1 < /dev/null &")
 
 
 def test_deploy_with_maintenance_wraps_migrate_and_switch(fleet, tmp_path):
