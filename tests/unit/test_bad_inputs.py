@@ -452,3 +452,11 @@ def test_fab_on_a_valid_copy_reaches_the_ping(tmp_path):
     run = fab("provision", "--env", str(env))
     assert run.returncode == 1
     assert "unreachable host" in run.stdout + run.stderr
+
+
+def test_generated_secrets_are_never_taken_for_placeholders(tmp_path):
+    """What `fleet.secrets.generate` makes passes the strict checks: no false refusals."""
+    env = make_env(tmp_path)
+    for _ in range(25):
+        vault(**secrets.generate())(env)
+        assert inventory.validate(inventory.load(str(env))) == []
