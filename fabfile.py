@@ -17,11 +17,14 @@ from fleet import audit as audit_trail
 from fleet import database, engine, hosts, inventory, logs, nodes, releases, report
 from fleet import deploy as deploying
 from fleet import devstack as dev_stack
+from fleet import environments as scaffolding
 from fleet import lock as deploy_lock
 from fleet import maintenance as maintenance_mode
 from fleet import provision as provisioning
 from fleet import rehearse as rehearsal
+from fleet import secrets_rollout as rollouts
 from fleet import status as fleet_status
+from fleet import vault as secret_store
 from fleet import verify as verification
 from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
 from fleet.topology import HostSpec, TopologyError, default_topology
@@ -546,6 +549,85 @@ def maintenance_status(c, env="sandbox"):
     print(report.table(("load balancer", "maintenance"), sorted(found.items())))
 
 
+@task(name="new", help={"name": "the new environment: a directory name under inventory/",
+                        "from_": "the environment to copy (default production.example)"})
+def env_new(c, name, from_=scaffolding.EXAMPLE_ENV):
+    """Scaffold inventory/NAME/ from the documented example; print what to edit next."""
+    try:
+        created = scaffolding.new(name, from_)
+    except scaffolding.EnvError as exc:
+        raise Exit(f"env.new: {exc}") from None
+    print(f"env.new: created {inventory.shown(created.path)} "
+          f"({len(created.files)} files, the example hosts are placeholders)")
+    print("\n".join(created.next_steps()))
+
+
+_PASSWORD_HELP = f"vault password file (default: ${secret_store.PASSWORD_ENV})"
+
+
+@task(name="init", help={"env": "environment: a directory under inventory/",
+                         "password_file": _PASSWORD_HELP,
+                         "tls_certificate": "PEM certificate (with chain) of the load balancers",
+                         "tls_key": "PEM private key of that certificate"})
+def secrets_init(c, env, password_file=None, tls_certificate=None, tls_key=None):
+    """Write the environment's vault: random strong secrets, encrypted with ansible-vault."""
+    try:
+        done = secret_store.init(env, password_file, tls_certificate, tls_key)
+    except secret_store.VaultError as exc:
+        raise Exit(f"secrets.init: {exc}") from None
+    print(f"secrets.init: wrote {inventory.shown(done.path)} (encrypted, mode 0600): "
+          f"{', '.join(done.generated)}")
+    if not done.tls:
+        print("secrets.init: no TLS pair: with nginx_tls_mode: provided, add your certificate "
+              "authority's nginx_tls_certificate and nginx_tls_certificate_key with "
+              f"`fab secrets.edit --env {env}` (or use nginx_tls_mode: external)")
+
+
+@task(name="edit", help={"env": "environment: a directory under inventory/",
+                         "password_file": _PASSWORD_HELP})
+def secrets_edit(c, env, password_file=None):
+    """Edit the environment's vault in $EDITOR (ansible-vault edit)."""
+    try:
+        code = secret_store.edit(env, password_file)
+    except secret_store.VaultError as exc:
+        raise Exit(f"secrets.edit: {exc}") from None
+    if code:
+        raise Exit(f"secrets.edit: ansible-vault edit exited with {code}")
+
+
+@task(name="rotate", help={"env": "environment: a directory under inventory/",
+                           "secret": "secret(s) to replace, comma-separated, e.g. redis_password",
+                           "password_file": _PASSWORD_HELP,
+                           "apply": "roll the new values out through the fleet right away"})
+def secrets_rotate(c, env, secret, password_file=None, apply=False):
+    """Give secrets new random values in the store; --apply rolls them out (no failed request)."""
+    try:
+        store = secret_store.store(env, password_file)
+        rotated = secret_store.rotate(store, secret.split(","))
+    except secret_store.VaultError as exc:
+        raise Exit(f"secrets.rotate: {exc}") from None
+    print(f"secrets.rotate: new values for {', '.join(rotated)} in {inventory.shown(store.path)}")
+    if not apply:
+        print(f"secrets.rotate: the fleet still uses the old values; roll them out with "
+              f"`fab secrets.rollout --env {env}`")
+        return
+    _rollout(env, password_file)
+
+
+@task(name="rollout", help={"env": "environment: a directory under inventory/",
+                            "password_file": _PASSWORD_HELP})
+def secrets_rollout_(c, env, password_file=None):
+    """Bring the fleet to the stored secrets: servers accept both, clients move, old dropped."""
+    _rollout(env, password_file)
+
+
+def _rollout(env: str, password_file: str | None) -> None:
+    try:
+        rollouts.rollout(env, password_file)
+    except (secret_store.VaultError, rollouts.RolloutError) as exc:
+        raise Exit(f"secrets.rollout: {exc}") from None
+
+
 ns = Collection()
 ns.add_task(provision)
 ns.add_task(verify)
@@ -567,3 +649,6 @@ ns.add_task(seed)
 ns.add_task(open_, name="open")
 ns.add_collection(Collection("app", app_run))
 ns.add_collection(Collection("dev", dev_up, dev_down, dev_logs, dev_seed))
+ns.add_collection(Collection("env", env_new))
+ns.add_collection(Collection("secrets", secrets_init, secrets_edit, secrets_rotate,
+                             secrets_rollout_))

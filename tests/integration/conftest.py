@@ -38,7 +38,8 @@ def fleet_sandbox() -> Sandbox:
 # test_devstack needs no sandbox and runs first; test_browser needs a deployed fleet.
 MODULE_ORDER = ["test_devstack", "test_sandbox", "test_provision", "test_app_live", "test_deploy",
                 "test_browser", "test_hooks",
-                "test_maintenance", "test_backups", "test_nodes",
+                "test_maintenance", "test_backups",
+                "test_secrets_rotation", "test_nodes",
                 "test_drills", "test_single_host"]
 
 

@@ -355,3 +355,18 @@ def test_supervisord_socket_restricted(context):
     parser.read_string(render("supervisor/supervisord.conf.j2", context))
     assert parser["unix_http_server"]["chmod"] == "0770"
     assert parser["unix_http_server"]["chown"] == "root:fleetapp"
+
+
+def test_redis_config_during_a_rotation_accepts_both_passwords(context):
+    """fab secrets.rollout: the old password stays accepted until clients moved; the kit's
+    admin user (host-made password) may change passwords at run time."""
+    plain = render("redis/redis.conf.j2", context)
+    assert "flaskfleet-admin" not in plain  # no admin password read yet (a dry run)
+    context.update(redis_password_previous="old-redis-pw", redis_admin_password="admin-pw")
+    text = render("redis/redis.conf.j2", context)
+    new, old = (hashlib.sha256(p).hexdigest() for p in (b"redis-pw", b"old-redis-pw"))
+    default_user = next(line for line in text.splitlines() if line.startswith("user default "))
+    assert default_user == f"user default on #{new} #{old} ~* &* +@all -@admin -flushall"
+    admin = hashlib.sha256(b"admin-pw").hexdigest()
+    assert f"user flaskfleet-admin on #{admin} ~* &* +@all\n" in text
+    assert "old-redis-pw" not in text and "admin-pw" not in text

@@ -1,0 +1,150 @@
+"""`fab secrets.rollout` (and `secrets.rotate --apply`): new secrets through a live fleet.
+
+No request may fail and no client may be locked out, so the servers learn the new password
+before any client uses it and forget the old one only after every client has moved:
+
+1. accept:  Redis and MariaDB accept the old and the new password at once (Redis: a second
+            password on its ACL user, applied at run time without a restart; MariaDB: a second
+            authentication on each account, `IDENTIFIED VIA ... OR ...`).
+2. clients: every app, worker and beat host gets its env file with the new values; nothing is
+            restarted yet.
+3. switch:  the app hosts restart one at a time through the deploy's own path
+            (playbooks/release-switch.yml on the live release: drain from every load balancer,
+            restart gunicorn, gate on /readyz, back in) — or the handover with one app host.
+4. workers: Celery worker and beat restart on the live release (playbooks/release-workers.yml).
+5. finish:  the old values are dropped from the store, and the servers accept only the new ones.
+
+The whole run holds the deploy lock and leaves an audit record. If it stops half-way, the
+store still holds the old values beside the new ones and both are accepted: run it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fleet import ansible, audit, hosts, lock, phases, releases, vault
+from fleet import provision as provisioning
+from fleet.inventory import INVENTORY_ROOT, Inventory
+from fleet.phases import Clock, Phase
+
+PLAYBOOKS = ansible.ROOT / "playbooks"
+PASSWORDS_PLAYBOOK = PLAYBOOKS / "secrets-passwords.yml"
+CLIENTS_PLAYBOOK = PLAYBOOKS / "secrets-clients.yml"
+
+
+class RolloutError(RuntimeError):
+    """The roll-out stopped; the message says where and what state the fleet is in."""
+
+
+@dataclass
+class Rollout:
+    env: str
+    pending: list[str]
+    release: str | None = None
+    ok: bool = False
+    failure: str | None = None
+    phases: list[Phase] = field(default_factory=list)
+
+    def summary(self) -> str:
+        moved = ", ".join(self.pending) or "no password pair (clients moved to the stored values)"
+        tail = (f"secrets rolled out on {self.env}: {moved}" if self.ok
+                else f"secrets roll-out on {self.env} FAILED: {self.failure}")
+        return phases.table(self.phases, self.ok) + "\n" + tail
+
+
+def live_release(inv: Inventory) -> str | None:
+    """The one release every app/worker/beat host runs; None when nothing is deployed yet."""
+    found = releases.read(inv)
+    unreadable = {h: s.error for h, s in found.items() if s.error}
+    if unreadable:
+        raise RolloutError("cannot read the releases on: " + "; ".join(
+            f"{h}: {e}" for h, e in sorted(unreadable.items())) + "; nothing was changed")
+    lives = {s.live for s in found.values()}
+    if lives == {None}:
+        return None
+    if len(lives) != 1:
+        shown = ", ".join(f"{h}={s.live or '-'}" for h, s in sorted(found.items()))
+        raise RolloutError(f"the hosts run different releases ({shown}): finish the deploy "
+                           "or roll back first; nothing was changed")
+    return lives.pop()
+
+
+def _run(playbook: Path, inv: Inventory, variables: dict, say: ansible.Say,
+         what: str) -> None:
+    result = ansible.run_with_vars(playbook, inv.path, variables, say=say)
+    if not result.ok:
+        failed = ", ".join(result.failed_hosts) or "a host"
+        raise RolloutError(f"{what} failed on {failed} (output above)")
+
+
+def rollout(env: str, password: str | None = None, say: ansible.Say = print,
+            root: Path = INVENTORY_ROOT) -> Rollout:
+    """Bring the fleet to the secrets in the store without a failed request (see above)."""
+    store = vault.store(env, password, root)
+    with vault.password_in_environment(store.password):
+        return _rollout(env, store, say)
+
+
+def _rollout(env: str, store: vault.Store, say: ansible.Say) -> Rollout:
+    done = Rollout(env, pending=list(store.pending()))
+    clock = Clock(done.phases, say)
+    with clock.phase("pre-flight", "inventory, secrets, hosts, live release"):
+        try:
+            inv = provisioning.preflight(env, say=say)
+        except provisioning.ProvisionError as exc:
+            raise RolloutError(str(exc)) from None
+        done.release = live_release(inv)
+    runner = hosts.runner(inv, inv.hosts_of("db")[0])
+    holder = lock.Holder.me("secrets", done.release or "-")
+    try:
+        try:
+            lock.acquire(runner, holder)
+        except lock.LockError as exc:
+            raise RolloutError(f"{exc}; nothing was changed") from None
+        try:
+            _phases(clock, inv, store, done, say)
+            done.ok = True
+        except RolloutError as exc:
+            done.failure = str(exc)
+            raise
+        finally:
+            audit.close(runner, holder, {
+                "action": "secrets", "env": env, "release": done.release or "-",
+                "who": holder.who, "started": holder.since, "ok": done.ok,
+                "failure": done.failure, "secrets": done.pending,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "phases": phases.audit_record(done.phases)})
+    finally:
+        say("\n" + done.summary())
+        runner.close()
+    return done
+
+
+def _phases(clock: Clock, inv: Inventory, store: vault.Store, done: Rollout,
+            say: ansible.Say) -> None:
+    stopped = (" The servers still accept the old and the new values; run "
+               f"`fab secrets.rollout --env {done.env}` again to finish.")
+    with clock.phase("accept", "Redis and MariaDB accept the old and the new passwords"):
+        _run(PASSWORDS_PLAYBOOK, inv, {}, say, "teaching the servers the new passwords")
+    try:
+        with clock.phase("clients", "write the env files of app, worker and beat hosts"):
+            _run(CLIENTS_PLAYBOOK, inv, {}, say, "writing the env files")
+        if done.release:
+            variables = {"deploy_release": done.release, "deploy_batch": 1}
+            with clock.phase("switch", "restart the app hosts one at a time (drain, gate)"):
+                _run(PLAYBOOKS / "release-switch.yml", inv, variables, say,
+                     "restarting the app hosts")
+            with clock.phase("workers", "restart workers and beat (warm shutdown)"):
+                _run(PLAYBOOKS / "release-workers.yml", inv, variables, say,
+                     "restarting the Celery programs")
+        else:
+            say("no release is deployed: no program runs, the env files are all it takes")
+    except RolloutError as exc:
+        raise RolloutError(str(exc) + stopped) from None
+    with clock.phase("finish", "forget the old passwords"):
+        forgotten = vault.finish(store)
+        if forgotten:
+            say(f"removed the old values of {', '.join(forgotten)} from {store.path}")
+        _run(PASSWORDS_PLAYBOOK, inv, {}, say, "removing the old passwords")
