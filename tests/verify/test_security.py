@@ -158,3 +158,21 @@ def test_host_keys_and_dumps_are_root_only(host, groups):
             dumps = host.check_output(
                 "find /var/backups/mariadb -type f ! -perm 0600 -printf '%p %m\\n'")
             assert not dumps.strip(), dumps
+
+
+def test_programs_run_unprivileged_in_the_sandbox(host, groups, app_name):
+    """supervisord runs under its systemd sandbox; every running program as the app user with
+    no capabilities and no way to gain privileges."""
+    if not groups & {"app", "workers", "beat"}:
+        # Nothing to sandbox: programs (and supervisord) only run on app, workers, beat hosts.
+        assert not host.package("supervisor").is_installed
+        return
+    with host.sudo():
+        main = host.check_output("systemctl show -P MainPID supervisor")
+        status = host.file(f"/proc/{main}/status").content_string
+        assert "NoNewPrivs:\t1" in status
+        pids = host.check_output("supervisorctl pid all || true").split()
+        for pid in (p for p in pids if p.isdigit() and p != "0"):
+            program = host.file(f"/proc/{pid}/status").content_string
+            assert "NoNewPrivs:\t1" in program and "CapEff:\t0000000000000000" in program, pid
+            assert host.check_output("ps -o user= -p %s", pid) == app_name, pid
