@@ -321,10 +321,33 @@ def render(dev_dir: Path = DEV_DIR, app_dir: Path = APP_DIR,
     beat = program_command(render_template("celery/beat.supervisor.conf.j2", v))
     compose = compose_spec(v, tag, config.resolve(), app_dir.resolve(),
                            {"web": [*web, "--reload"], "worker": worker, "beat": beat})
+    stamp_configs(compose, config.resolve())
     compose_file = dev_dir / "compose.yml"
     _write(compose_file, "# Rendered by fleet/devstack.py (`fab dev.up`); do not edit.\n"
            + yaml.dump(compose, Dumper=_PlainDumper, sort_keys=False, width=100))
     return Rendered(compose_file, tag, v)
+
+
+CONFIG_LABEL = "org.flaskfleet.dev.config"
+
+
+def stamp_configs(compose: dict[str, Any], config: Path) -> None:
+    """Label each service with a hash of the rendered configs it mounts.
+
+    compose recreates a container only when its service definition changes, not when a file it
+    mounts does; with the hash in a label, a changed template reaches its service on `dev.up`.
+    """
+    for service in compose["services"].values():
+        digest = hashlib.sha256()
+        for spec in service.get("volumes", []):
+            source = Path(spec.split(":")[0])
+            if not source.is_relative_to(config):
+                continue
+            files = sorted(source.rglob("*")) if source.is_dir() else [source]
+            for path in (f for f in files if f.is_file()):
+                digest.update(path.relative_to(config).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+        service["labels"] = {**service["labels"], CONFIG_LABEL: digest.hexdigest()[:16]}
 
 
 class _PlainDumper(yaml.SafeDumper):

@@ -44,7 +44,7 @@ def test_every_service_is_there_built_from_one_local_image(compose, rendered):
 def test_everything_compose_creates_carries_the_dev_label(compose):
     label = {devstack.DEV_LABEL: devstack.PROJECT}
     for name, service in compose["services"].items():
-        assert service["labels"] == label, name
+        assert service["labels"][devstack.DEV_LABEL] == devstack.PROJECT, name
     assert compose["networks"]["default"]["labels"] == label
     assert set(compose["volumes"]) == {"dbdata", "redisdata"}
     for volume in compose["volumes"].values():
@@ -175,3 +175,13 @@ def test_program_command_needs_a_command_line():
 def test_logs_refuses_an_unknown_service(tmp_path):
     with pytest.raises(devstack.DevStackError, match="unknown service 'wbe'; one of: nginx"):
         devstack.logs("wbe", dev_dir=tmp_path)
+
+
+def test_a_changed_config_changes_only_its_services_label(tmp_path, compose):
+    before = {n: s["labels"][devstack.CONFIG_LABEL] for n, s in compose["services"].items()}
+    config = (tmp_path / "config").resolve()
+    (config / "redis" / "redis.conf").write_text("# changed\n")
+    devstack.stamp_configs(compose, config)
+    after = {n: s["labels"][devstack.CONFIG_LABEL] for n, s in compose["services"].items()}
+    assert {n for n in before if before[n] != after[n]} == {"redis"}
+    assert after["web"] == after["worker"] == after["beat"]  # the same files mounted
