@@ -76,16 +76,17 @@ FORMATS: dict[str, tuple[str, str]] = {
     "app_name": (r"[a-z][a-z0-9_-]{0,30}",
                  "lower-case letters, digits, '-' and '_', starting with a letter, at most 31"),
 }
-# Relations between variables of one host: (smaller, larger, why). Both must be set (by the
-# inventory or a role default) and untemplated for the check to apply.
-MUST_BE_SMALLER: tuple[tuple[str, str, str], ...] = (
-    ("app_gunicorn_graceful_timeout", "app_gunicorn_stopwaitsecs",
+# Relations between variables of one host of a group: (group, smaller, larger, why). Both must
+# be set (by the inventory or a role default) and untemplated for the check to apply.
+MUST_BE_SMALLER: tuple[tuple[str, str, str, str], ...] = (
+    ("app", "app_gunicorn_graceful_timeout", "app_gunicorn_stopwaitsecs",
      "supervisord must not KILL gunicorn while its workers finish their requests"),
 )
-MUST_DIFFER: tuple[tuple[str, str, str], ...] = (
-    ("app_gunicorn_port", "app_gunicorn_handover_port",
+MUST_DIFFER: tuple[tuple[str, str, str, str], ...] = (
+    ("app", "app_gunicorn_port", "app_gunicorn_handover_port",
      "the handover gunicorn of a single-host deploy listens beside the main one"),
-    ("nginx_http_port", "nginx_https_port", "nginx cannot serve HTTP and HTTPS on one port"),
+    ("loadbalancers", "nginx_http_port", "nginx_https_port",
+     "nginx cannot serve HTTP and HTTPS on one port"),
 )
 # Redis database indexes the fleet uses; each must be below redis_databases of the redis host.
 REDIS_DB_INDEXES = ("redis_cache_db", "redis_broker_db", "redis_results_db",
@@ -587,13 +588,14 @@ def _check_relations(inv: Inventory, defaults: Mapping[str, Any], found: _Found)
             return _whole(inv.hostvars[host][name]), inv.where(host, name)
         return _whole(defaults.get(name)), "the role default"
 
-    for host in inv.hosts:
-        for smaller, larger, why in MUST_BE_SMALLER:
+    for group, smaller, larger, why in MUST_BE_SMALLER:
+        for host in inv.hosts_of(group):
             (low, low_at), (high, high_at) = value(host, smaller), value(host, larger)
             if low is not None and high is not None and low >= high:
                 found.add(host, f"{smaller} ({low}, {low_at}) must be smaller than {larger} "
                                 f"({high}, {high_at}): {why}")
-        for one, other, why in MUST_DIFFER:
+    for group, one, other, why in MUST_DIFFER:
+        for host in inv.hosts_of(group):
             (first, first_at), (second, second_at) = value(host, one), value(host, other)
             if first is not None and first == second:
                 found.add(host, f"{one} ({first_at}) and {other} ({second_at}) are both "
