@@ -319,3 +319,30 @@ def test_vault_written_by_kit_is_readable_by_an_executable_password_file(root, t
     plain.write_text(PASSWORD + "\n")
     assert set(_view(root / "staging" / vault.VAULT_FILE, plain)) == set(inventory.SECRETS)
     assert os.access(script, os.X_OK)
+
+
+# --- the fab commands --------------------------------------------------------------------
+
+
+def _fab(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in ansible.environment().items() if k != vault.PASSWORD_ENV}
+    return subprocess.run([str(Path(sys.executable).with_name("fab")), *args],
+                          cwd=inventory.ROOT, capture_output=True, text=True, env=env)
+
+
+def test_fab_secrets_commands_refuse_and_accept_as_the_library_does(root, password):
+    staging = str(root / "staging")  # --env also takes a path to an environment directory
+    refused = _fab("secrets.init", "--env", staging)
+    assert refused.returncode != 0
+    assert "--password-file" in refused.stderr and vault.PASSWORD_ENV in refused.stderr
+    assert not (root / "staging" / vault.VAULT_FILE).exists()
+    done = _fab("secrets.init", "--env", staging, "--password-file", str(password))
+    assert done.returncode == 0, done.stderr
+    assert "nginx_tls_certificate" in done.stdout  # says the TLS pair is the operator's
+    before = (root / "staging" / vault.VAULT_FILE).read_bytes()
+    typo = _fab("secrets.rotate", "--env", staging, "--secret", "mariadb_app_pasword",
+                "--password-file", str(password))
+    assert typo.returncode != 0 and "did you mean mariadb_app_password?" in typo.stderr
+    assert (root / "staging" / vault.VAULT_FILE).read_bytes() == before
+    sandbox = _fab("env.new", "sandbox")
+    assert sandbox.returncode != 0 and "'sandbox' is the local sandbox" in sandbox.stderr
