@@ -56,6 +56,26 @@ def test_maintenance_switch(host):
     assert "Down for maintenance" in page
 
 
+def test_maintenance_answers_json_under_api_with_retry_after(host):
+    flag = "/var/www/fleetapp-maintenance/maintenance.on"
+    with host.sudo():
+        host.run(f"touch {flag}")
+        try:
+            headers = curl(host, "https://localhost/api/papers").lower()
+            body = host.check_output("curl -sk https://localhost/api/papers")
+        finally:
+            host.run(f"rm -f {flag}")
+    assert headers.startswith("http/2 503")
+    assert "retry-after: 120" in headers and "content-type: application/json" in headers
+    assert '"error": "maintenance"' in body
+
+
+def test_maintenance_pages_are_installed(host):
+    for page in ("maintenance.html", "maintenance.json"):
+        installed = host.file(f"/var/www/fleetapp-maintenance/{page}")
+        assert installed.exists and installed.mode == 0o644 and installed.user == "root"
+
+
 def test_validator_rejects_a_broken_site(host):
     with host.sudo():
         host.run("echo 'server { listen 80; bogus_directive on; }' > /tmp/bad.conf")
