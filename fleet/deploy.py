@@ -259,6 +259,9 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
     if check:
         holder = lock.status(hosts.runner(inv, lock_host(inv)))
         say(f"lock: {'free' if holder is None else f'held by {holder.who} since {holder.since}'}")
+        if maintenance:
+            say("--maintenance: the load balancers would serve the maintenance page from the "
+                "migrate phase until the last app host has switched")
         say("--check: nothing was changed, no hook was run")
         outcome.ok = True
         return outcome
