@@ -248,6 +248,12 @@ def fleet_status_(c, env="sandbox"):
     inv = _inventory(env)
     print(fleet_status.table(fleet_status.gather(inv),
                              inventory.setting(inv, "app_name", "fleetapp")))
+    try:
+        up = {h: s for h, s in maintenance_mode.status(inv).items() if s != "off"}
+    except maintenance_mode.MaintenanceError as exc:
+        up = {"?": str(exc)}
+    print("maintenance: " + ("off" if not up else
+                             "; ".join(f"{h}: {s}" for h, s in sorted(up.items()))))
 
 
 @task(help={"service": f"one of: {', '.join(logs.SOURCES)}",

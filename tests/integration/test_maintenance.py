@@ -83,6 +83,7 @@ def test_on_everyone_outside_the_allow_list_gets_503(fleet):
         assert json.loads(body)["error"] == "maintenance"
         listed = fab("maintenance.status")
         assert "on since" in listed.stdout, listed.stdout
+        assert "maintenance: lb1: on since" in fab("status").stdout
     finally:
         result = fab("maintenance.off")
     assert result.returncode == 0, result.stderr
