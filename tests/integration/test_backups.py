@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import re
 import secrets
+import shlex
 import time
 
 import pytest
@@ -164,7 +165,7 @@ def test_redis_keeps_a_key_across_a_crash(fleet):
     inv = fleet
     host = inv.hosts_of("redis")[0]
     hv = inv.hostvars[host]
-    cli = (f"REDISCLI_AUTH={hv['redis_password']} redis-cli --no-auth-warning "
+    cli = (f"REDISCLI_AUTH={shlex.quote(str(hv['redis_password']))} redis-cli --no-auth-warning "
            f"-h {hv['fleet_private_address']} -p {hv.get('redis_port', 6379)} -n 0")
     key, value = f"fleet-test:{secrets.token_hex(4)}", secrets.token_hex(8)
     assert on(inv, host, f"{cli} SET {key} {value}") == "OK"
