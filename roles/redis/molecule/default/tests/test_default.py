@@ -1,5 +1,7 @@
 """The redis role: private address only, authentication required, append-only persistence."""
 
+import hashlib
+
 import pytest
 
 testinfra_hosts = ["ansible://all"]
@@ -50,3 +52,20 @@ def test_config_keeps_no_plaintext_password(host):
         config = host.file("/etc/redis/redis.conf")
         assert not config.contains(PASSWORD)
         assert config.mode == 0o640
+
+
+def test_admin_password_stays_root_only_and_the_app_user_cannot_change_acls(host, address):
+    """The kit's admin user changes passwords at run time (fab secrets.rollout); the app's
+    default user may not."""
+    with host.sudo():
+        secret = host.file("/etc/redis/flaskfleet-admin.secret")
+        assert secret.mode == 0o600 and secret.user == "root" and secret.group == "root"
+        admin_password = secret.content_string.strip()
+        assert len(admin_password) >= 32
+        assert not host.file("/etc/redis/redis.conf").contains(admin_password)
+    cli = f"redis-cli --no-auth-warning -h {address}"
+    app = host.run(f"{cli} -a {PASSWORD} acl setuser default nopass")
+    assert "NOPERM" in app.stdout
+    admin = host.check_output(f"REDISCLI_AUTH={admin_password} {cli} --user flaskfleet-admin "
+                              "--json acl getuser default")
+    assert hashlib.sha256(PASSWORD.encode()).hexdigest() in admin
