@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,58 @@ def test_the_audit_table_shows_a_failed_post_hook():
     row = audit.table([entry]).splitlines()[2]
     assert "ok (post-deploy hook failed)" in row
     assert "hook failed" not in audit.table([{**entry, "hooks": []}])
+
+
+# --- the example hook of inventory/production.example ------------------------------------
+
+EXAMPLE = hooks.ROOT / "inventory" / "production.example" / "hooks"
+
+
+def test_the_example_directory_passes_the_check():
+    assert hooks.check(EXAMPLE) == []  # .sample files are examples, not hooks
+
+
+@pytest.fixture()
+def version_server():
+    served = {"release": "20261202T101500Z-new"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps(served).encode()
+            self.send_response(200 if self.path == "/version" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", served
+    server.shutdown()
+
+
+@pytest.mark.parametrize("outcome", ["ok", "failed"])
+def test_the_example_smoke_test_passes_when_the_release_is_served(tmp_path, version_server,
+                                                                  outcome):
+    url, _ = version_server
+    directory = tmp_path / "hooks"
+    _hook(directory, "post-deploy", (EXAMPLE / "post-deploy.sample").read_text())
+    env_vars = {**hooks.variables("post-deploy", "prod", "deploy", "20261202T101500Z-new",
+                                  None, "ops@x", tmp_path, outcome=outcome), "SITE_URL": url}
+    result = hooks.run(directory, "post-deploy", env_vars, say=lambda _: None)
+    assert result is not None and result.ok, result.message
+
+
+def test_the_example_smoke_test_fails_when_another_release_is_served(tmp_path,
+                                                                   version_server):
+    url, served = version_server
+    served["release"] = "20261201T090000Z-old"
+    directory = tmp_path / "hooks"
+    _hook(directory, "post-deploy", (EXAMPLE / "post-deploy.sample").read_text())
+    env_vars = {**hooks.variables("post-deploy", "prod", "deploy", "20261202T101500Z-new",
+                                  None, "ops@x", tmp_path, outcome="ok"), "SITE_URL": url}
+    result = hooks.run(directory, "post-deploy", env_vars, say=lambda _: None)
+    assert result is not None and not result.ok
+    assert "serves 20261201T090000Z-old, expected 20261202T101500Z-new" in result.message
