@@ -175,4 +175,4 @@ def test_programs_run_unprivileged_in_the_sandbox(host, groups, app_name):
         for pid in (p for p in pids if p.isdigit() and p != "0"):
             program = host.file(f"/proc/{pid}/status").content_string
             assert "NoNewPrivs:\t1" in program and "CapEff:\t0000000000000000" in program, pid
-            assert host.check_output("ps -o user= -p %s", pid) == app_name, pid
+            assert host.check_output("stat -c %%U /proc/%s", pid) == app_name, pid
