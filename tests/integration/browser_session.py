@@ -59,9 +59,19 @@ class Session:
         try:
             result = action()
         except WebDriverException as exc:
-            raise BrowserError(f"step '{name}': {exc.msg or exc}") from exc
+            raise BrowserError(f"step '{name}': {exc.msg or exc}{self._console()}") from exc
+        except BrowserError as exc:
+            raise BrowserError(f"step '{name}': {exc}{self._console()}") from exc
         self.steps.append((name, time.monotonic() - started))
         return result
+
+    def _console(self) -> str:
+        """The console's errors, for a failure's message (a failed request names its cause)."""
+        try:
+            errors = self.console_errors()
+        except WebDriverException:
+            return ""
+        return f"; console errors: {errors}" if errors else ""
 
     def wait(self, what: str, condition: Callable[[webdriver.Chrome], Any],
              timeout: float = STEP_TIMEOUT_S) -> Any:
@@ -194,7 +204,7 @@ def user_session(s: Session, term: str = "consensus") -> dict[str, Any]:
     paper_id = s.step("star a paper", lambda: star_first(s))
     stars = s.step("read the stars back", lambda: starred_ids(s))
     if stars != [paper_id]:
-        raise BrowserError(f"starred paper {paper_id}, the API lists {stars}")
+        raise BrowserError(f"starred paper {paper_id}, the API lists {stars}{s._console()}")
     s.step("reload: still signed in, still starred", lambda: (
         load_page(s),
         s.wait("the star after a reload", lambda d: d.find_element(
