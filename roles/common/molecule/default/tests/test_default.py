@@ -186,3 +186,28 @@ def test_unattended_security_upgrades(host):
             "print('\\n'.join(uu.get_allowed_origins()))")
     assert origins.splitlines() == [
         "origin=Debian,codename=bookworm-security,label=Debian-Security"]
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ('{"common_ssh_allow_users": ["someone-else"]}', "common_ssh_allow_users"),
+    ('{"common_sudo_nopasswd_users": ["someone-else"]}', "common_sudo_nopasswd_users"),
+])
+def test_a_run_that_would_lock_out_its_login_user_is_refused(host, address, key, tmp_path,
+                                                             extra, named):
+    """Over real SSH as the admin user: the role stops at its first task, naming the variable."""
+    before = host.check_output("sha256sum /etc/ssh/sshd_config /etc/sudoers.d/flaskfleet")
+    playbook = tmp_path / "site.yml"
+    playbook.write_text("- hosts: all\n  become: true\n  roles: [common]\n")
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROLE.parents[1] / "ansible.cfg"),
+           "ANSIBLE_ROLES_PATH": str(ROLE.parent), "ANSIBLE_CACHE_PLUGIN": "memory",
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"{address},",
+         "-u", "fleet", "--private-key", key, "-e", "ansible_ssh_common_args='-o "
+         "StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'", "-e", extra,
+         str(playbook)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode != 0
+    assert named in run.stdout and "Nothing was changed" in run.stdout, run.stdout[-3000:]
+    assert "changed=0" in run.stdout
+    assert host.check_output(
+        "sha256sum /etc/ssh/sshd_config /etc/sudoers.d/flaskfleet") == before
