@@ -38,6 +38,10 @@ def secret_files(groups: set[str], hostvars: dict, app_name: str) -> list[Secret
         files.append(Secret(f"{shared}/gunicorn.conf.py", "root", app_group, 0o640))
     if "redis" in groups:
         files.append(Secret("/etc/redis/redis.conf", "redis", "redis", 0o640))
+        # The kit's Redis admin password (run-time password rotation), made on the host.
+        files.append(Secret(hostvars.get("redis_admin_password_file",
+                                         "/etc/redis/flaskfleet-admin.secret"),
+                            "root", "root", 0o600))
     if "db" in groups:
         files.append(Secret(hostvars.get("mariadb_backup_dir", "/var/backups/mariadb"),
                             "root", "root", 0o700))
