@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from browser_session import chromium, user_session
 from fleet_helpers import fab, get
 
 from fleet import devstack
@@ -67,6 +68,13 @@ def test_seed_runs_the_apps_command_and_the_papers_show(dev_up):
     assert "0 papers added" in result.stdout
     status, body = get("/api/papers?per_page=1", base=DEV_URL)
     assert status == 200 and json.loads(body)["total"] >= 40, body
+
+
+def test_the_page_works_in_a_browser_through_dev_nginx(dev_up):
+    # After the seed above: the same scripted session the sandbox's browser test runs.
+    with chromium(DEV_URL, insecure_tls=True) as session:
+        seen = user_session(session)
+    assert seen["release"] == "dev"
 
 
 def test_logs_show_one_service(dev_up):
