@@ -1,4 +1,4 @@
-"""`fab deploy` and `fab rollback`: the release flow of DESIGN.md section 5, phase by phase.
+"""`fab deploy` and `fab rollback`: the release flow (docs/architecture.md section 5), by phase.
 
 Each phase is timed and announced. Host work is done by the release playbooks (and the roles'
 `release_*` task files); this module decides the order, holds the lock, reads the outcome and

@@ -1,6 +1,6 @@
 """Releases on the hosts: which one is live, which came before, which can go.
 
-On every app, worker and beat host (DESIGN.md section 4):
+On every app, worker and beat host (docs/architecture.md section 4):
     <app_root>/releases/<id>/   one release: code, its own venv, `.installed` once complete
     <app_root>/current          -> the live release
     <app_root>/previous         -> the release current pointed at before the last switch

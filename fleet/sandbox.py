@@ -31,7 +31,7 @@ ADMIN_UID = 1000  # the `fleet` user of the host image
 BOOT_TIMEOUT_S = 120
 FACT_CACHE = Path(".cache/facts")  # as set in ansible.cfg
 # Every capability except SYS_RESOURCE, which this kind of VM cannot grant (so --privileged
-# fails), and BPF/PERFMON, which this Docker does not know. See ENVIRONMENT.md.
+# fails), and BPF/PERFMON, which this Docker does not know. See docs/decisions.md.
 CAPABILITIES = (
     "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
     "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
