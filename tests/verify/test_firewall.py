@@ -1,6 +1,6 @@
 """The tier firewall, tried from inside every host: every port of every other host answers as
-the inventory says (fleet.firewall's matrix). Allowed ports connect (the idle gunicorn handover
-port may also answer "nothing listens"); every other one is refused by the firewall or stays
+the inventory says (fleet.firewall's matrix). Allowed ports connect or answer "nothing
+listens" (a TCP reset: the packet got through); every other one is refused by the firewall or stays
 silent for a second. The probes of one host run side by side, so its row costs about a second.
 """
 
