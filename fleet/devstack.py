@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import secrets
 import shlex
 import shutil
@@ -34,6 +33,7 @@ import yaml
 from jinja2.nativetypes import NativeEnvironment
 
 from fleet import apt, image
+from fleet.ansible_filters import ANSIBLE_FILTERS, sha_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
@@ -122,35 +122,6 @@ class DevStackError(RuntimeError):
 
 # --- Rendering ---------------------------------------------------------------------------
 
-def _bool(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
-
-
-def _hash(value: Any, algorithm: str = "sha1") -> str:
-    return hashlib.new(algorithm, str(value).encode()).hexdigest()
-
-
-def _combine(*mappings: dict) -> dict:
-    merged: dict = {}
-    for mapping in mappings:
-        merged.update(mapping)
-    return merged
-
-
-def _extract(item: Any, container: Any, key: Any = None) -> Any:
-    value = container[item]
-    return value[key] if key is not None else value
-
-
-def _regex_replace(value: str, pattern: str, replacement: str = "") -> str:
-    return re.sub(pattern, replacement, value)
-
-
-# The Ansible filters the templates use, with Ansible's behaviour; the rest is plain Jinja2.
-ANSIBLE_FILTERS = {"bool": _bool, "combine": _combine, "extract": _extract, "hash": _hash,
-                   "quote": lambda v: shlex.quote(str(v)), "regex_replace": _regex_replace}
-
-
 def dev_variables(secret_values: dict[str, str]) -> dict[str, Any]:
     """The defaults of DEV_ROLES resolved for one dev host, DEV_VALUES and the secrets on top."""
     host = {"fleet_private_address": "0.0.0.0"}
@@ -188,7 +159,7 @@ def task_facts(v: dict[str, Any]) -> dict[str, Any]:
     The Redis password's digests (one: dev never rotates), and no run-time admin user of Redis
     (nothing in dev changes passwords while it runs).
     """
-    return {"redis_password_hashes": [_hash(v["redis_password"], "sha256")],
+    return {"redis_password_hashes": [sha_hash(v["redis_password"], "sha256")],
             "redis_admin_password": ""}
 
 

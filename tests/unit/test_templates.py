@@ -2,7 +2,7 @@
 
 The sample variables are the roles' own defaults, resolved the way Ansible would for one
 all-in-one host, so a template and the defaults it relies on cannot drift apart. Templates are
-plain Jinja2; the few Ansible filters they use are provided here with the same behaviour.
+plain Jinja2; the few Ansible filters they use come from fleet/ansible_filters.py.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import configparser
 import hashlib
 import os
-import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +19,8 @@ import jinja2
 import pytest
 import yaml
 from jinja2.nativetypes import NativeEnvironment
+
+from fleet.ansible_filters import ANSIBLE_FILTERS
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -33,36 +33,6 @@ SAMPLE_SECRETS = {
     "mariadb_app_password": "app/pw:with@chars",
     "mariadb_migration_password": "migrate-pw",
     "redis_password": "redis-pw",
-}
-
-
-def _regex_replace(value: str, pattern: str, replacement: str = "") -> str:
-    return re.sub(pattern, replacement, value)
-
-
-def _bool(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "on", "y")
-
-
-def _hash(value: str, algorithm: str = "sha1") -> str:
-    return hashlib.new(algorithm, str(value).encode()).hexdigest()
-
-
-def _combine(*mappings: dict) -> dict:
-    merged: dict = {}
-    for mapping in mappings:
-        merged.update(mapping)
-    return merged
-
-
-def _extract(item: Any, container: Any, key: Any = None) -> Any:
-    value = container[item]
-    return value[key] if key is not None else value
-
-
-ANSIBLE_FILTERS = {
-    "bool": _bool, "combine": _combine, "extract": _extract, "hash": _hash,
-    "quote": lambda v: shlex.quote(str(v)), "regex_replace": _regex_replace,
 }
 
 
