@@ -23,10 +23,10 @@ sysdeps: ## Install the Debian packages the tests use on this machine (nginx, re
 	python3 -m fleet.apt
 
 engine: venv ## Make sure a Docker engine answers (starts one on a bare Debian machine as root)
-	$(PY) -m fleet.engine
+	$(PY) -m fleet.sandbox.engine
 
 image: engine ## Build the sandbox host image unless the current recipe's image exists
-	$(PY) -m fleet.image
+	$(PY) -m fleet.sandbox.image
 
 lint: venv ## ruff, yamllint, ansible-lint (production profile)
 	$(VENV)/bin/ruff check .
@@ -71,7 +71,7 @@ demo: image ## Fresh machine to the reference app deployed on a load-balanced sa
 	$(VENV)/bin/fab open
 
 bench: image ## Measure and report (bench/results.json); never asserted by tests
-	$(PY) -m fleet.bench
+	$(PY) -m fleet.proof.bench
 
 clean: ## Remove what the project created: sandbox, venvs, caches, images
 	-[ -x $(VENV)/bin/fab ] && $(VENV)/bin/fab sandbox.down

@@ -12,22 +12,24 @@ from pathlib import Path
 from fabric import task
 from invoke import Collection, Exit
 
-from fleet import apprun as app_commands
 from fleet import audit as audit_trail
-from fleet import database, engine, hosts, inventory, logs, nodes, releases, report
-from fleet import deploy as deploying
-from fleet import devstack as dev_stack
-from fleet import environments as scaffolding
+from fleet import hosts, inventory, report
 from fleet import lock as deploy_lock
-from fleet import maintenance as maintenance_mode
-from fleet import provision as provisioning
-from fleet import rehearse as rehearsal
-from fleet import secrets_rollout as rollouts
-from fleet import status as fleet_status
-from fleet import vault as secret_store
-from fleet import verify as verification
-from fleet.sandbox import DEFAULT_NAME, Sandbox, SandboxError
-from fleet.topology import HostSpec, TopologyError, default_topology
+from fleet.ops import apprun as app_commands
+from fleet.ops import database, logs, nodes, releases
+from fleet.ops import deploy as deploying
+from fleet.ops import environments as scaffolding
+from fleet.ops import maintenance as maintenance_mode
+from fleet.ops import provision as provisioning
+from fleet.ops import secrets_rollout as rollouts
+from fleet.ops import status as fleet_status
+from fleet.ops import vault as secret_store
+from fleet.ops import verify as verification
+from fleet.proof import rehearse as rehearsal
+from fleet.sandbox import devstack as dev_stack
+from fleet.sandbox import engine
+from fleet.sandbox.containers import DEFAULT_NAME, Sandbox, SandboxError
+from fleet.sandbox.topology import HostSpec, TopologyError, default_topology
 
 
 def _sandbox() -> Sandbox:

@@ -42,7 +42,7 @@ def table(entries: list[dict]) -> str:
         timing = " ".join(f"{name}={seconds:.0f}s" for name, seconds in phases)
         outcome = "ok" if entry.get("ok") else f"FAILED: {entry.get('failure') or '?'}"
         red = [h.get("hook", "?") for h in entry.get("hooks") or [] if not h.get("ok")]
-        if red:  # a post hook that failed after a good deploy (fleet/hooks.py)
+        if red:  # a post hook that failed after a good deploy (fleet/ops/hooks.py)
             outcome += f" ({', '.join(red)} hook failed)"
         rows.append((entry.get("started", "?"), entry.get("who", "?"), entry.get("action", "?"),
                      entry.get("release", "?"), outcome[:80], timing))

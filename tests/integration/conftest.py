@@ -17,8 +17,8 @@ from fleet_helpers import fab
 
 from fleet import inventory
 from fleet.inventory import Inventory
-from fleet.sandbox import DEFAULT_NAME, Sandbox
-from fleet.topology import default_topology
+from fleet.sandbox.containers import DEFAULT_NAME, Sandbox
+from fleet.sandbox.topology import default_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ import time
 import pytest
 from fleet_helpers import ROOT, fab, get, on, versions
 
-from fleet import database, deploy, inventory
+from fleet import inventory
+from fleet.ops import database, deploy
 
 APP = ROOT / "app"
 PROBE = "fleetapp.backup_probe"

@@ -17,7 +17,7 @@ import pytest
 from browser_session import chromium, load_page, user_session
 from fleet_helpers import LB_URL, ROOT, fab, get
 
-from fleet import apprun, deploy
+from fleet.ops import apprun, deploy
 
 APP = ROOT / "app"
 SESSION_BUDGET_S = 120  # the whole scripted session, browser start included

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from fleet_helpers import FAB, LB_URL, ROOT, fab, get, live_releases, on, versions
 
-from fleet import deploy, hosts, lock, releases
-from fleet.load import BackgroundLoad
+from fleet import hosts, lock
+from fleet.ops import deploy, releases
+from fleet.proof.load import BackgroundLoad
 
 APP = ROOT / "app"
 GATE = {"app_release_gate_timeout": 15}  # C never becomes ready: do not wait a minute for it

@@ -14,7 +14,7 @@ import pytest
 from browser_session import chromium, user_session
 from fleet_helpers import fab, get
 
-from fleet import devstack
+from fleet.sandbox import devstack
 
 DEV_URL = f"https://127.0.0.1:{devstack.HTTPS_PORT}"
 DEV_UP_BUDGET_S = 900

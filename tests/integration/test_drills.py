@@ -24,8 +24,9 @@ import time
 import pytest
 from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix, versions
 
-from fleet import crashloop, inventory
-from fleet.load import BackgroundLoad
+from fleet import inventory
+from fleet.ops import crashloop
+from fleet.proof.load import BackgroundLoad
 
 
 @pytest.fixture(scope="module")

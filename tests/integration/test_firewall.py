@@ -16,8 +16,8 @@ from fleet_helpers import ROOT
 
 from fleet import ansible, hosts, inventory
 from fleet.remote import Result
-from fleet.sandbox import Sandbox
-from fleet.topology import HostSpec
+from fleet.sandbox.containers import Sandbox
+from fleet.sandbox.topology import HostSpec
 
 PLAYBOOK = """---
 - name: Apply the tier firewall only

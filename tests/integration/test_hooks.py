@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from fleet_helpers import ROOT, fab, live_releases, versions
 
-from fleet import deploy, hooks, hosts, inventory, lock, releases
+from fleet import hosts, inventory, lock
 from fleet.audit import last
+from fleet.ops import deploy, hooks, releases
 
 APP = ROOT / "app"
 HOOKS = hooks.directory(ROOT / "inventory" / "sandbox")

@@ -17,8 +17,9 @@ import time
 import pytest
 from fleet_helpers import LB_URL, ROOT, fab, get, on, versions
 
-from fleet import ansible, deploy, inventory
-from fleet.load import BackgroundLoad
+from fleet import ansible, inventory
+from fleet.ops import deploy
+from fleet.proof.load import BackgroundLoad
 
 APP = ROOT / "app"
 SITE = ROOT / "playbooks" / "site.yml"

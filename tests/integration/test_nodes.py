@@ -15,9 +15,10 @@ import docker
 import pytest
 from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix, versions
 
-from fleet import inventory, nodes
-from fleet.load import BackgroundLoad, Request
-from fleet.sandbox import DEFAULT_NAME
+from fleet import inventory
+from fleet.ops import nodes
+from fleet.proof.load import BackgroundLoad, Request
+from fleet.sandbox.containers import DEFAULT_NAME
 
 GETS = [(Request("GET", "/api/papers"), 3), (Request("GET", "/version"), 2)]
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from fabric import Connection
 
-from fleet.sandbox import LABEL, Sandbox, SandboxError
-from fleet.topology import HostSpec
+from fleet.sandbox.containers import LABEL, Sandbox, SandboxError
+from fleet.sandbox.topology import HostSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

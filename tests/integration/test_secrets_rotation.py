@@ -18,8 +18,9 @@ import shlex
 import pytest
 from fleet_helpers import LB_URL, api_admin, fab, get, on
 
-from fleet import inventory, releases, vault
-from fleet.load import BackgroundLoad
+from fleet import inventory
+from fleet.ops import releases, vault
+from fleet.proof.load import BackgroundLoad
 
 ROTATED = ("redis_password", "mariadb_app_password", "mariadb_migration_password")
 

@@ -13,10 +13,11 @@ import shutil
 import pytest
 from fleet_helpers import ROOT, fab, get, on
 
-from fleet import deploy, inventory
-from fleet.load import BackgroundLoad
-from fleet.sandbox import Sandbox
-from fleet.topology import HostSpec
+from fleet import inventory
+from fleet.ops import deploy
+from fleet.proof.load import BackgroundLoad
+from fleet.sandbox.containers import Sandbox
+from fleet.sandbox.topology import HostSpec
 
 GROUPS = ("loadbalancers", "app", "workers", "beat", "db", "redis")
 

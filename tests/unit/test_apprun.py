@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import apprun
 from fleet.inventory import Inventory
+from fleet.ops import apprun
 
 
 def _inventory(apps: list[str], **hostvars) -> Inventory:

@@ -22,8 +22,10 @@ import pytest
 import tls_pair
 import yaml
 
-from fleet import ansible, deploy, hosts, inventory, provision, secrets
-from fleet.sandbox import HostState, Sandbox
+from fleet import ansible, hosts, inventory
+from fleet.ops import deploy, provision
+from fleet.sandbox import secrets
+from fleet.sandbox.containers import HostState, Sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "inventory" / "production.example"
@@ -458,7 +460,7 @@ def test_fab_on_a_valid_copy_reaches_the_ping(tmp_path):
 
 
 def test_generated_secrets_are_never_taken_for_placeholders(tmp_path):
-    """What `fleet.secrets.generate` makes passes the strict checks: no false refusals."""
+    """What `fleet.sandbox.secrets.generate` makes passes the strict checks: no false refusals."""
     env = make_env(tmp_path)
     for _ in range(25):
         vault(**secrets.generate())(env)

@@ -1,4 +1,4 @@
-from fleet import bench
+from fleet.proof import bench
 
 
 def test_floor_packages_follow_the_groups_like_site_yml():

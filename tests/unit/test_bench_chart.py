@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import bench, bench_chart
+from fleet.proof import bench, bench_chart
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

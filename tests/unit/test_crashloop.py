@@ -1,4 +1,4 @@
-"""fleet.crashloop: what the deploy's pre-flight makes of supervisord's states and log.
+"""fleet.ops.crashloop: what the deploy's pre-flight makes of supervisord's states and log.
 
 The inputs are what `crashloop.command()` prints on a host: real supervisorctl status columns and
 real supervisord log lines (as supervisord 4 writes them on Debian 12).
@@ -6,7 +6,7 @@ real supervisord log lines (as supervisord 4 writes them on Debian 12).
 
 from __future__ import annotations
 
-from fleet import crashloop
+from fleet.ops import crashloop
 from fleet.remote import LocalRunner
 
 

@@ -1,4 +1,4 @@
-"""fleet/database.py without a database: the backup table and the drill's settings."""
+"""fleet/ops/database.py without a database: the backup table and the drill's settings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import database
 from fleet.inventory import Inventory
+from fleet.ops import database
 
 
 def _inventory(**hostvars) -> Inventory:

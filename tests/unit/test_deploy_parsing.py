@@ -1,4 +1,4 @@
-"""fleet.deploy: what a deploy reads from ansible-playbook's output, and what it reports.
+"""fleet.ops.deploy: what a deploy reads from ansible-playbook's output, and what it reports.
 
 Proven here: `_failure_text()` takes the DEPLOY-FAILED message from a `fatal:` line (JSON
 escapes such as \\" and \\u00e9 decoded, the rest of the line ignored) and `_reported()` takes
@@ -21,7 +21,7 @@ import pytest
 
 from fleet import audit
 from fleet.ansible import PlaybookResult
-from fleet.deploy import Outcome, Phase, _failure_text, _reported
+from fleet.ops.deploy import Outcome, Phase, _failure_text, _reported
 from fleet.remote import LocalRunner
 
 RELEASE = "20260101T000000Z-abc1234"

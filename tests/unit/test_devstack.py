@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleet import devstack
+from fleet.sandbox import devstack
 
 SERVICES = {"db", "redis", "migrate", "web", "worker", "beat", "nginx"}
 APP_SERVICES = ("migrate", "web", "worker", "beat")

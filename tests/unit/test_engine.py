@@ -1,6 +1,6 @@
 import pytest
 
-from fleet.engine import Machine, plan
+from fleet.sandbox.engine import Machine, plan
 
 
 def test_root_on_debian_without_systemd_may_start_the_engine():

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import ansible, environments, inventory
+from fleet import ansible, inventory
+from fleet.ops import environments
 
 EXAMPLE = inventory.INVENTORY_ROOT / environments.EXAMPLE_ENV
 

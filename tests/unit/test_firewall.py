@@ -1,7 +1,7 @@
 """fleet.firewall's matrix and the rendered rule set, on sandbox-shaped and all-in-one inventories.
 
-The inventories are written the way `fab sandbox.up` writes them (fleet.topology) and read back
-with fleet.inventory.load; the rule set is the real template rendered with every role's
+The inventories are written the way `fab sandbox.up` writes them (fleet.sandbox.topology) and
+read back with fleet.inventory.load; the rule set is the real template rendered with every role's
 defaults, parsed back and checked by `nft -c` (parse and evaluate, nothing loaded).
 """
 
@@ -17,7 +17,8 @@ import pytest
 import yaml
 from test_templates import render, resolve_defaults
 
-from fleet import firewall, inventory, topology
+from fleet import firewall, inventory
+from fleet.sandbox import topology
 
 GATEWAY = "172.20.0.1"
 SANDBOX = {"lb1": "172.20.0.2", "app1": "172.20.0.3", "app2": "172.20.0.4",

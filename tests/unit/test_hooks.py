@@ -1,4 +1,4 @@
-"""Deploy hooks (fleet/hooks.py): real executables in a temporary hooks directory."""
+"""Deploy hooks (fleet/ops/hooks.py): real executables in a temporary hooks directory."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet import ansible, deploy, hooks, releases
+from fleet import ansible
 from fleet.inventory import Inventory
+from fleet.ops import deploy, hooks, releases
 from fleet.phases import Clock
 
 DUMP_ENV = """#!/bin/sh
@@ -103,7 +104,7 @@ def test_a_hook_without_an_interpreter_line_fails_cleanly(tmp_path):
     assert "could not be started" in result.message
 
 
-# --- as fleet/deploy.py calls them ------------------------------------------------------
+# --- as fleet/ops/deploy.py calls them ------------------------------------------------------
 
 
 def _plan(tmp_path: Path) -> deploy.Plan:

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from fleet import image
+from fleet.sandbox import image
 
 
 def _recipe(tmp_path: Path, dockerfile: str) -> Path:

@@ -9,7 +9,9 @@ import pytest
 import tls_pair
 import yaml
 
-from fleet import ansible, inventory, provision, secrets
+from fleet import ansible, inventory
+from fleet.ops import provision
+from fleet.sandbox import secrets
 
 # The header `fab sandbox.up` writes: only an inventory that carries it, in the sandbox's own
 # directory, is treated as the sandbox.

@@ -1,4 +1,7 @@
-"""fleet.load against a real HTTP server on 127.0.0.1. Bounds are asserted on counts, not timing."""
+"""fleet.proof.load against a real HTTP server on 127.0.0.1.
+
+Bounds are asserted on counts, not timing.
+"""
 
 import ast
 import asyncio
@@ -17,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fleet.load import (
+from fleet.proof.load import (
     BackgroundLoad,
     LoadReport,
     Request,

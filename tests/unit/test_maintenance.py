@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from test_templates import _self_signed, render, resolve_defaults
 
-from fleet import maintenance
 from fleet.inventory import Inventory
+from fleet.ops import maintenance
 
 ALLOWED = "127.0.0.2"
 OUTSIDE = "127.0.0.1"

@@ -1,4 +1,4 @@
-"""fleet.nodes: the decisions node.add/drain/enable/remove make before touching a host.
+"""fleet.ops.nodes: the decisions node.add/drain/enable/remove make before touching a host.
 
 Proven on real inventories (copies of the shipped example) and real artifact-cache directories;
 what the commands do to hosts is proven against the sandbox in tests/integration/test_nodes.py.
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import inventory, nodes
+from fleet import inventory
+from fleet.ops import nodes
 from fleet.phases import Phase
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "production.example"

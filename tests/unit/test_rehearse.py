@@ -1,4 +1,4 @@
-"""fleet.rehearse without hosts: phase attribution, load targets, the report, the fresh build.
+"""fleet.proof.rehearse without hosts: phase attribution, load targets, the report, the fresh build.
 
 Inventories are copies of the shipped example; the one end-to-end check sends real load to a
 TLS server on 127.0.0.1 that the test starts itself.
@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fleet import artifact, inventory, rehearse
-from fleet.load import LoadReport, TargetRefused, check_target
+from fleet import artifact, inventory
 from fleet.phases import Phase
-from fleet.rehearse import PhaseTraffic, RehearsalReport, failures_by_phase
-from fleet.sandbox import HostState, Sandbox
+from fleet.proof import rehearse
+from fleet.proof.load import LoadReport, TargetRefused, check_target
+from fleet.proof.rehearse import PhaseTraffic, RehearsalReport, failures_by_phase
+from fleet.sandbox.containers import HostState, Sandbox
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "inventory" / "production.example"
 APP_DIR = Path(__file__).resolve().parents[2] / "app"

@@ -1,4 +1,4 @@
-"""fleet.releases: reading a host's releases, planning prunes, and the `fab releases` table.
+"""fleet.ops.releases: reading a host's releases, planning prunes, and the `fab releases` table.
 
 Proven here: `parse()` turns the read command's lines (absolute or relative `readlink` targets,
 `releases/<id>/` globs) into the live, previous, installed and incomplete releases; the real
@@ -17,8 +17,8 @@ import re
 
 import pytest
 
-from fleet import releases
-from fleet.releases import HostReleases, parse, prune_plan, static_prune_plan
+from fleet.ops import releases
+from fleet.ops.releases import HostReleases, parse, prune_plan, static_prune_plan
 from fleet.remote import LocalRunner
 
 R1, R2, R3, R4, R5, R6, R7 = (f"2026010{i}T000000Z-{c * 7}" for i, c in

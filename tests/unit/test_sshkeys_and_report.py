@@ -2,7 +2,8 @@ import io
 import stat
 import tarfile
 
-from fleet import report, sshkeys
+from fleet import report
+from fleet.sandbox import sshkeys
 
 
 def test_keypair_is_private_and_reused(tmp_path):

@@ -1,4 +1,4 @@
-"""fleet.status: reading a host's state and a load balancer's view of the app hosts.
+"""fleet.ops.status: reading a host's state and a load balancer's view of the app hosts.
 
 Proven here: `parse_host()` reads the live release, services, supervisord programs and the
 readiness probe from the lines `host_command()` prints; `parse_lb()` calls an app host up,
@@ -17,9 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from fleet import status
+from fleet.ops import status
+from fleet.ops.status import HostStatus, parse_host, parse_lb
 from fleet.remote import LocalRunner
-from fleet.status import HostStatus, parse_host, parse_lb
 
 RELEASE = "20260101T000000Z-abc1234"
 

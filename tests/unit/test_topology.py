@@ -1,6 +1,6 @@
 import pytest
 
-from fleet.topology import (
+from fleet.sandbox.topology import (
     GROUPS,
     HostSpec,
     TopologyError,

@@ -7,8 +7,8 @@ lists every server with its port and drained flag; `rewrite()` drains (adds ` do
 max_fails/fail_timeout options, refuses an unknown address with `Refused` naming the known
 servers, and a drain then an enable gives back the original text. Draining a server gives
 exactly what the template renders with that server in `nginx_upstream_drained`, so a
-re-provision and the script agree. `main(["list"])` prints what `fleet.status.parse_lb()` reads,
-and the executable script, run by the real `fleet.status.lb_command()` next to a local HTTP
+re-provision and the script agree. `main(["list"])` prints what `fleet.ops.status.parse_lb()` reads,
+and the executable script, run by the real `fleet.ops.status.lb_command()` next to a local HTTP
 server, yields up, drained and failing servers.
 """
 
@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from test_templates import render, resolve_defaults
 
-from fleet import status
+from fleet.ops import status
 from fleet.remote import LocalRunner
 
 SERVERS = ["10.0.0.3", "10.0.0.4", "10.0.0.30"]

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleet import ansible, environments, inventory, vault
-from fleet import secrets as sandbox_secrets
+from fleet import ansible, inventory
+from fleet.ops import environments, vault
+from fleet.sandbox import secrets as sandbox_secrets
 
 EXAMPLE = inventory.INVENTORY_ROOT / environments.EXAMPLE_ENV
 PASSWORD = "correct horse battery staple"

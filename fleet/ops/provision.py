@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet import ansible, inventory, report, secrets
+from fleet import ansible, inventory, report
+from fleet.sandbox import secrets
 
 SITE = ansible.ROOT / "playbooks" / "site.yml"
 

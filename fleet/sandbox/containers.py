@@ -21,8 +21,8 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 from fabric import Connection
 
-from fleet import image, sshkeys
-from fleet.topology import HostSpec, TopologyError, check_unique, inventory
+from fleet.sandbox import image, sshkeys
+from fleet.sandbox.topology import HostSpec, TopologyError, check_unique, inventory
 
 DEFAULT_NAME = "flaskfleet"
 LABEL = "org.flaskfleet.sandbox"

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, crashloop, hooks, hosts, lock, phases, releases, report
-from fleet import maintenance as maintenance_mode
-from fleet import provision as provisioning
+from fleet import ansible, artifact, audit, hosts, lock, phases, report
 from fleet.inventory import Inventory, setting
+from fleet.ops import crashloop, hooks, releases
+from fleet.ops import maintenance as maintenance_mode
+from fleet.ops import provision as provisioning
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -54,7 +55,7 @@ class Outcome:
     migration: str | None = None
     pruned: dict[str, list[str]] = field(default_factory=dict)
     phases: list[Phase] = field(default_factory=list)
-    hooks: list[dict] = field(default_factory=list)  # fleet/hooks.py HookResult records
+    hooks: list[dict] = field(default_factory=list)  # fleet/ops/hooks.py HookResult records
 
     @property
     def hook_failure(self) -> str | None:
@@ -405,7 +406,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
     return _locked(outcome, clock, plan, "rollback", work, say)
 
 
-# --- local hooks (fleet/hooks.py) and maintenance mode (fleet/maintenance.py) ---------------
+# --- local hooks (fleet/ops/hooks.py) and maintenance mode (fleet/ops/maintenance.py) ---
 
 
 def _check_hooks(inv: Inventory) -> None:

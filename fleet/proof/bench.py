@@ -26,15 +26,18 @@ from pathlib import Path
 
 import yaml
 
-from fleet import artifact, bench_chart, deploy, image, inventory, rehearse
-from fleet.load import LoadReport, Request, run_load
+from fleet import artifact, inventory
+from fleet.ops import deploy
+from fleet.proof import bench_chart, rehearse
+from fleet.proof.load import LoadReport, Request, run_load
 from fleet.remote import SSHRunner
-from fleet.sandbox import Sandbox
-from fleet.topology import default_topology
+from fleet.sandbox import image
+from fleet.sandbox.containers import Sandbox
+from fleet.sandbox.topology import default_topology
 
 OUT_DIR = Path("bench")
-ROLES_DIR = Path(__file__).resolve().parent.parent / "roles"
-APP_DIR = Path(__file__).resolve().parent.parent / "app"
+ROLES_DIR = Path(__file__).resolve().parents[2] / "roles"
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
 # Which roles a host's groups bring, besides common (as playbooks/site.yml applies them).
 GROUP_ROLES = {
     "mariadb": {"db"},

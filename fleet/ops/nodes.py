@@ -24,20 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import (
-    ansible,
-    artifact,
-    audit,
-    hosts,
-    inventory,
-    inventory_file,
-    lock,
-    phases,
-    releases,
-    status,
-)
-from fleet import provision as provisioning
+from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, phases
 from fleet.inventory import Inventory, setting
+from fleet.ops import provision as provisioning
+from fleet.ops import releases, status
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"

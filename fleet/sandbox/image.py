@@ -1,7 +1,7 @@
 """Build the sandbox host image, once per recipe.
 
-The image is tagged with a hash of its recipe (the files in fleet/host_image plus the way the base
-was obtained), so a changed recipe gets a new image and an unchanged one is never rebuilt.
+The image is tagged with a hash of its recipe (the files in fleet/sandbox/host_image plus the way
+the base was obtained), so a changed recipe gets a new image and an unchanged one is never rebuilt.
 `flaskfleet-host:current` always points at the image of the current recipe; molecule scenarios
 and the sandbox use that tag.
 

@@ -27,7 +27,7 @@ import jinja2
 from fleet import hosts
 from fleet.inventory import Inventory, setting
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "nginx"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "nginx"
 PAGES = ("maintenance.html", "maintenance.json")
 MAX_MESSAGE = 500
 DEFAULT_TITLE = "Down for maintenance"

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, audit, hosts, lock, phases, releases, vault
-from fleet import provision as provisioning
+from fleet import ansible, audit, hosts, lock, phases
 from fleet.inventory import INVENTORY_ROOT, Inventory
+from fleet.ops import provision as provisioning
+from fleet.ops import releases, vault
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"

@@ -18,10 +18,11 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import NamedTuple
 
-from fleet import artifact, deploy, inventory, report
+from fleet import artifact, inventory, report
 from fleet.inventory import Inventory, setting
-from fleet.load import BackgroundLoad, LoadReport, run_load
+from fleet.ops import deploy
 from fleet.phases import Phase
+from fleet.proof.load import BackgroundLoad, LoadReport, run_load
 
 # `fab sandbox.up` publishes the default sandbox's load balancer on these loopback ports.
 SANDBOX_URL = "https://127.0.0.1:8443"

@@ -2,7 +2,7 @@
 
 A real environment keeps its secrets in `group_vars/all/vault.yml`, encrypted with
 ansible-vault; the sandbox keeps them in a plain, generated, git-ignored `secrets.yml`
-(fleet/secrets.py). Both are a `Store` here, so rotation works the same on either.
+(fleet/sandbox/secrets.py). Both are a `Store` here, so rotation works the same on either.
 
 The vault password is a file: `--password-file`, else `ANSIBLE_VAULT_PASSWORD_FILE` (the
 variable ansible-playbook and the pre-flight read too). Without one, nothing is read or written.
@@ -12,7 +12,7 @@ reads, and an executable password file (a script printing the password) works as
 Rotation edits the store as text: only the lines of the rotated secrets change, so comments,
 order and every other value stay exactly as the operator left them. A rotated password the
 servers can accept twice (Redis, MariaDB) keeps its old value as `<name>_previous` until the
-roll-out (fleet/secrets_rollout.py) has moved every client and removes it.
+roll-out (fleet/ops/secrets_rollout.py) has moved every client and removes it.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from fleet import secrets as sandbox_secrets
 from fleet.inventory import INVENTORY_ROOT, SANDBOX_ENV, SECRETS, TLS_SECRETS, inventory_dir
+from fleet.sandbox import secrets as sandbox_secrets
 
 VAULT_FILE = Path("group_vars") / "all" / "vault.yml"
 PASSWORD_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRE = ("pre-build", "pre-deploy")
 POST = ("post-deploy", "post-rollback")
 HOOKS = PRE + POST

@@ -10,8 +10,9 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from fleet import hosts, releases, report
+from fleet import hosts, report
 from fleet.inventory import Inventory, setting
+from fleet.ops import releases
 
 SERVICES = {"loadbalancers": "nginx", "db": "mariadb", "redis": "redis-server",
             "app": "supervisor", "workers": "supervisor", "beat": "supervisor"}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from fleet import hosts
 from fleet.inventory import Inventory, setting
-from fleet.rehearse import load_target
+from fleet.proof.rehearse import load_target
 
 LOGIN_DIR = Path(".cache/demo")
 DEFAULT_ADMIN_EMAIL = "admin@example.org"

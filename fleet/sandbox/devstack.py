@@ -7,7 +7,7 @@ defaults and a short list of development values (DEV_VALUES), into `.dev/` (git-
 what the fleet gets from Ansible modules rather than templates (the database accounts) is
 written here, from the same role variables.
 
-No registry is needed: the image is built FROM the sandbox host image (fleet/image.py) with
+No registry is needed: the image is built FROM the sandbox host image (fleet/sandbox/image.py) with
 Debian's packages, and the app's Python dependencies come from a wheelhouse built on this
 machine, as a release's do. Everything `up` creates carries the label DEV_LABEL, and `down`
 removes by that label.
@@ -32,10 +32,11 @@ import jinja2
 import yaml
 from jinja2.nativetypes import NativeEnvironment
 
-from fleet import apt, image
+from fleet import apt
 from fleet.ansible_filters import ANSIBLE_FILTERS, sha_hash
+from fleet.sandbox import image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 ROLES = ROOT / "roles"
 APP_DIR = ROOT / "app"
@@ -86,8 +87,8 @@ NGINX_LOG_FILES = {"access.log": "/dev/stdout", "error.log": "/dev/stderr",
                    "fleetapp.access.log": "/dev/stdout", "fleetapp.error.log": "/dev/stderr"}
 
 DOCKERFILE = """\
-# Rendered by fleet/devstack.py. One image for every dev service: the sandbox host image plus
-# the Debian packages the roles install, and the app's pinned dependencies from a local wheelhouse.
+# Rendered by fleet/sandbox/devstack.py. One image for every dev service: the sandbox host image
+# plus the Debian packages the roles install, and the app's pinned dependencies from a local wheelhouse.
 ARG BASE
 FROM ${{BASE}}
 ENV DEBIAN_FRONTEND=noninteractive PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -214,7 +215,7 @@ def _database_sql(v: dict[str, Any]) -> str:
                      list(v["mariadb_app_privileges"]))
     lines += account(v["mariadb_migration_user"], v["mariadb_migration_password"],
                      list(v["mariadb_migration_privileges"]))
-    return "\n".join(["-- Rendered by fleet/devstack.py from the mariadb role's variables.",
+    return "\n".join(["-- Rendered by fleet/sandbox/devstack.py from the mariadb role's variables.",
                       *lines, "FLUSH PRIVILEGES;", ""])
 
 
@@ -294,7 +295,7 @@ def render(dev_dir: Path = DEV_DIR, app_dir: Path = APP_DIR,
                            {"web": [*web, "--reload"], "worker": worker, "beat": beat})
     stamp_configs(compose, config.resolve())
     compose_file = dev_dir / "compose.yml"
-    _write(compose_file, "# Rendered by fleet/devstack.py (`fab dev.up`); do not edit.\n"
+    _write(compose_file, "# Rendered by fleet/sandbox/devstack.py (`fab dev.up`); do not edit.\n"
            + yaml.dump(compose, Dumper=_PlainDumper, sort_keys=False, width=100))
     return Rendered(compose_file, tag, v)
 
@@ -650,7 +651,7 @@ def main() -> int:
     if sys.argv[1:] == ["render"]:
         print(render().compose_file)
         return 0
-    print("usage: python -m fleet.devstack render", file=sys.stderr)
+    print("usage: python -m fleet.sandbox.devstack render", file=sys.stderr)
     return 2
 
 
