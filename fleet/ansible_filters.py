@@ -1,7 +1,8 @@
 """The few Ansible filters the templates under templates/ use, with Ansible's behaviour.
 
 Everything else in those templates is plain Jinja2, so the dev stack
-(fleet/sandbox/devstack.py) and the template tests render the fleet's own files with these and nothing more.
+(fleet/sandbox/devstack.py) and the template tests render the fleet's own files with these
+and nothing more.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ NGINX_LOG_FILES = {"access.log": "/dev/stdout", "error.log": "/dev/stderr",
 
 DOCKERFILE = """\
 # Rendered by fleet/sandbox/devstack.py. One image for every dev service: the sandbox host image
-# plus the Debian packages the roles install, and the app's pinned dependencies from a local wheelhouse.
+# plus the Debian packages the roles install, and the app's pinned dependencies from a local
+# wheelhouse.
 ARG BASE
 FROM ${{BASE}}
 ENV DEBIAN_FRONTEND=noninteractive PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
