@@ -2,7 +2,7 @@
 
 Everything else in those templates is plain Jinja2, so the dev stack
 (fleet/sandbox/devstack.py) and the template tests render the fleet's own files with these
-and nothing more.
+and nothing more; `settle` resolves role defaults that refer to each other.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import hashlib
 import re
 import shlex
 from typing import Any
+
+import jinja2
+from jinja2.nativetypes import NativeEnvironment
 
 
 def _bool(value: Any) -> bool:
@@ -40,3 +43,33 @@ def _regex_replace(value: str, pattern: str, replacement: str = "") -> str:
 
 ANSIBLE_FILTERS = {"bool": _bool, "combine": _combine, "extract": _extract, "hash": sha_hash,
                    "quote": lambda v: shlex.quote(str(v)), "regex_replace": _regex_replace}
+
+
+def _render(env: NativeEnvironment, value: Any, context: dict[str, Any]) -> Any:
+    if isinstance(value, str) and "{{" in value:
+        return env.from_string(value).render(context)
+    if isinstance(value, list):
+        return [_render(env, v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: _render(env, v, context) for k, v in value.items()}
+    return value
+
+
+def settle(context: dict[str, Any], passes: int = 12) -> dict[str, Any]:
+    """Render the templated values of `context` against it, in place, until nothing changes.
+
+    Defaults refer to each other; a few passes settle them as Ansible's lazy templating would.
+    Native types are kept (a templated list stays a list).
+    """
+    native = NativeEnvironment(undefined=jinja2.ChainableUndefined)
+    native.filters.update(ANSIBLE_FILTERS)
+    for _ in range(passes):
+        changed = False
+        for name, value in list(context.items()):
+            rendered = _render(native, value, context)
+            if rendered != value:
+                context[name] = rendered
+                changed = True
+        if not changed:
+            break
+    return context

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from collections.abc import Iterable
 
+from fleet import cli
+
 # What the test suite uses on the control machine: debootstrap for the host image when no
 # registry answers, nginx, openssl and nftables (`nft -c`, which loads nothing) to validate
 # rendered configs, redis-server for the app's tests.
@@ -49,17 +51,18 @@ def ensure_packages(packages: Iterable[str]) -> list[str]:
     return todo
 
 
+def _requested(args: list[str]) -> list[str]:
+    # `python -m fleet.apt integration` installs a named set; other arguments are packages.
+    if len(args) == 1 and args[0] in PACKAGE_SETS:
+        return list(PACKAGE_SETS[args[0]])
+    return args or list(CONTROL_PACKAGES)
+
+
 def main() -> int:
-    try:
-        # `python -m fleet.apt integration` installs a named set; other arguments are packages.
-        args = sys.argv[1:]
-        if len(args) == 1 and args[0] in PACKAGE_SETS:
-            args = list(PACKAGE_SETS[args[0]])
-        ensure_packages(args or CONTROL_PACKAGES)
-    except AptError as exc:
-        print(f"apt: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def install() -> None:
+        ensure_packages(_requested(sys.argv[1:]))
+
+    return cli.run("apt", install, AptError)
 
 
 if __name__ == "__main__":

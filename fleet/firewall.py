@@ -28,34 +28,8 @@ ROLE_DEFAULTS = Path(__file__).resolve().parents[1] / "roles" / "firewall" / "de
 # `"{{ name | default(N) }}"`: the only template form the service ports use.
 _PORT_TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\|\s*default\((\d+)\)\s*\}\}")
 
-# What a probe from inside a host prints per target, one JSON object: open (connected), closed
-# (a TCP reset: the firewall let it through, nothing listens) or filtered (refused by the
-# firewall with ICMP, or no answer within the timeout). Connects run side by side, so a
-# host's whole row costs about one timeout at most.
-PROBE_SCRIPT = """
-import json, socket, sys, threading
-timeout = float(sys.argv[1])
-found = {}
-def probe(target):
-    address, port = target.rsplit(":", 1)
-    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
-    sock.settimeout(timeout)
-    try:
-        sock.connect((address.strip("[]"), int(port)))
-        found[target] = "open"
-    except ConnectionRefusedError:
-        found[target] = "closed"
-    except OSError:
-        found[target] = "filtered"
-    finally:
-        sock.close()
-threads = [threading.Thread(target=probe, args=(t,)) for t in sys.argv[2:]]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-print(json.dumps(found))
-"""
+# A probe run inside a host (python3 only, no kit code there): one JSON verdict per target.
+PROBE_SCRIPT = (Path(__file__).resolve().parent / "port_probe.py").read_text()
 
 
 class FirewallError(ValueError):

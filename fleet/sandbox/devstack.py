@@ -30,10 +30,9 @@ from typing import Any
 
 import jinja2
 import yaml
-from jinja2.nativetypes import NativeEnvironment
 
 from fleet import apt
-from fleet.ansible_filters import ANSIBLE_FILTERS, sha_hash
+from fleet.ansible_filters import ANSIBLE_FILTERS, settle, sha_hash
 from fleet.sandbox import image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,19 +139,7 @@ def dev_variables(secret_values: dict[str, str]) -> dict[str, Any]:
     context.update(DEV_VALUES)
     context.update(secret_values)
     context.update(task_facts(context))
-    native = NativeEnvironment(undefined=jinja2.ChainableUndefined)
-    native.filters.update(ANSIBLE_FILTERS)
-    # Defaults refer to each other; a few passes settle them as Ansible's lazy templating would.
-    for _ in range(12):
-        changed = False
-        for name, value in list(context.items()):
-            rendered = _resolve(native, value, context)
-            if rendered != value:
-                context[name] = rendered
-                changed = True
-        if not changed:
-            break
-    return context
+    return settle(context)
 
 
 def task_facts(v: dict[str, Any]) -> dict[str, Any]:
@@ -163,16 +150,6 @@ def task_facts(v: dict[str, Any]) -> dict[str, Any]:
     """
     return {"redis_password_hashes": [sha_hash(v["redis_password"], "sha256")],
             "redis_admin_password": ""}
-
-
-def _resolve(env: NativeEnvironment, value: Any, context: dict[str, Any]) -> Any:
-    if isinstance(value, str) and "{{" in value:
-        return env.from_string(value).render(context)
-    if isinstance(value, list):
-        return [_resolve(env, v, context) for v in value]
-    if isinstance(value, dict):
-        return {k: _resolve(env, v, context) for k, v in value.items()}
-    return value
 
 
 def render_template(name: str, variables: dict[str, Any]) -> str:

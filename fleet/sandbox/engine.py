@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
-from fleet import apt
+from fleet import apt, cli
 
 ENGINE_PACKAGES = ("docker.io", "debootstrap")
 DOCKERD_LOG = Path(".cache/dockerd.log")
@@ -101,12 +101,7 @@ def ensure_engine(machine: Machine | None = None) -> str:
 
 
 def main() -> int:
-    try:
-        print(ensure_engine(), flush=True)
-    except EngineError as exc:
-        print(f"engine: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return cli.run("engine", ensure_engine, EngineError)
 
 
 if __name__ == "__main__":

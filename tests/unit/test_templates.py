@@ -18,9 +18,8 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
-from jinja2.nativetypes import NativeEnvironment
 
-from fleet.ansible_filters import ANSIBLE_FILTERS
+from fleet.ansible_filters import ANSIBLE_FILTERS, settle
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -58,27 +57,7 @@ def resolve_defaults(overrides: dict[str, Any]) -> dict[str, Any]:
     for defaults in sorted(ROLES.glob("*/defaults/main.yml")):
         context.update(yaml.safe_load(defaults.read_text()))
     context.update(overrides)
-    native = _configure(NativeEnvironment(undefined=jinja2.ChainableUndefined))
-    for _ in range(12):
-        pending = False
-        for name, value in list(context.items()):
-            rendered = _render_value(native, value, context)
-            if rendered != value:
-                context[name] = rendered
-                pending = True
-        if not pending:
-            break
-    return context
-
-
-def _render_value(env: NativeEnvironment, value: Any, context: dict[str, Any]) -> Any:
-    if isinstance(value, str) and "{{" in value:
-        return env.from_string(value).render(context)
-    if isinstance(value, list):
-        return [_render_value(env, v, context) for v in value]
-    if isinstance(value, dict):
-        return {k: _render_value(env, v, context) for k, v in value.items()}
-    return value
+    return settle(context)
 
 
 def render(template: str, context: dict[str, Any]) -> str:

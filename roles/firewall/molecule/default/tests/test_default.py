@@ -7,6 +7,7 @@ the real rule set: open (connected), closed (allowed, nothing listens: a TCP res
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
@@ -15,24 +16,8 @@ APP = "docker://molecule-firewall"
 LB = "docker://molecule-firewall-lb"
 TABLE = ["nft", "list", "table", "inet", "flaskfleet"]
 
-PROBE = """
-import json, socket, sys
-found = {}
-for target in sys.argv[1:]:
-    address, port = target.rsplit(":", 1)
-    sock = socket.socket()
-    sock.settimeout(1)
-    try:
-        sock.connect((address, int(port)))
-        found[target] = "open"
-    except ConnectionRefusedError:
-        found[target] = "closed"
-    except OSError:
-        found[target] = "filtered"
-    finally:
-        sock.close()
-print(json.dumps(found))
-"""
+# The kit's own probe script, sent to the container (one copy for the kit and this test).
+PROBE = (Path(__file__).resolve().parents[5] / "fleet" / "port_probe.py").read_text()
 
 
 def _host(spec):
@@ -45,7 +30,7 @@ def _address(host) -> str:
 
 def probe(source, address: str, *ports: int) -> dict[int, str]:
     targets = [f"{address}:{p}" for p in ports]
-    found = json.loads(source.check_output("python3 -c " + _quote(PROBE) + " "
+    found = json.loads(source.check_output("python3 -c " + _quote(PROBE) + " 1 "
                                            + " ".join(targets)))
     return {int(t.rsplit(":", 1)[1]): v for t, v in found.items()}
 
