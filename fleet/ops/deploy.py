@@ -1,9 +1,9 @@
 """`fab deploy` and `fab rollback`: the release flow (docs/architecture.md section 5), by phase.
 
 Each phase is timed and announced. Host work is done by the release playbooks (and the roles'
-`release_*` task files); this module decides the order, holds the lock, reads the outcome and
-writes the audit record. Whatever happens after the lock is taken, the lock is released and
-the audit record written.
+`release_*` task files); this module decides the order and reads the outcome. The lock and the
+audit record are fleet/ops/operation.py's: whatever happens after the lock is taken, the lock
+is released and the audit record written.
 """
 
 from __future__ import annotations
