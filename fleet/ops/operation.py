@@ -66,7 +66,7 @@ class Record:
                 "phases": phases.audit_record(self.phases)}
 
 
-def failure_of(exc: BaseException, expected: type[Exception]) -> str:
+def _failure_of(exc: BaseException, expected: type[Exception]) -> str:
     """The audit trail's `failure`: the command's own message, else what stopped it."""
     if isinstance(exc, expected):
         return str(exc)
@@ -100,7 +100,7 @@ def operation(inv: Inventory, action: str, release: str, outcome: Outcome,
             yield clock
             outcome.ok = True
         except BaseException as exc:
-            outcome.failure = failure_of(exc, error)
+            outcome.failure = _failure_of(exc, error)
             raise
         finally:
             try:
