@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 from fabric import task
@@ -20,6 +21,7 @@ from fleet.ops import database, logs, nodes, releases
 from fleet.ops import deploy as deploying
 from fleet.ops import environments as scaffolding
 from fleet.ops import maintenance as maintenance_mode
+from fleet.ops import operation as locked
 from fleet.ops import provision as provisioning
 from fleet.ops import secrets_rollout as rollouts
 from fleet.ops import status as fleet_status
@@ -210,7 +212,7 @@ def releases_(c, env="sandbox"):
 def audit(c, env="sandbox", last="10"):
     """Show the last deploys and rollbacks: who, what, when, outcome, phase timings."""
     inv = _inventory(env)
-    runner = hosts.runner(inv, deploying.lock_host(inv))
+    runner = hosts.runner(inv, locked.lock_host(inv))
     entries = audit_trail.last(runner, _positive(last, "--last"))
     print(audit_trail.table(entries) if entries else "audit: no records yet")
 
@@ -219,7 +221,7 @@ def audit(c, env="sandbox", last="10"):
 def lock_status(c, env="sandbox"):
     """Show who holds the deploy lock, for which release and since when."""
     inv = _inventory(env)
-    holder = deploy_lock.status(hosts.runner(inv, deploying.lock_host(inv)))
+    holder = deploy_lock.status(hosts.runner(inv, locked.lock_host(inv)))
     print("lock: free" if holder is None else
           f"lock: held by {holder.who} ({holder.action} of {holder.release}) since "
           f"{holder.since}, pid {holder.pid}")
@@ -230,7 +232,7 @@ def lock_status(c, env="sandbox"):
 def lock_release(c, env="sandbox", force=False):
     """Remove a stale deploy lock (after a crash); shows the holder and needs --force."""
     inv = _inventory(env)
-    runner = hosts.runner(inv, deploying.lock_host(inv))
+    runner = hosts.runner(inv, locked.lock_host(inv))
     holder = deploy_lock.status(runner)
     if holder is None:
         print("lock: free, nothing to release")
@@ -277,7 +279,8 @@ def db_backup(c, env="sandbox"):
     """Dump the database now (as deploys do before migrating); copy it off-host if configured."""
     inv = _inventory(env)
     try:
-        path = database.backup(inv)
+        # Progress on stderr: the dump's path stays the first line of stdout, for scripts.
+        path = database.backup(inv, say=lambda line: print(line, file=sys.stderr))
         print(f"db.backup: {database.db_host(inv)}:{path}")
         copies = database.copy_dir(inv)
         if copies is not None:

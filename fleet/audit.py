@@ -1,4 +1,4 @@
-"""The audit trail: one JSON line per deploy, rollback or node change, kept on the lock host."""
+"""The audit trail: a JSON line per locked operation (fleet/ops/operation.py), on the lock host."""
 
 from __future__ import annotations
 

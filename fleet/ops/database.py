@@ -2,9 +2,11 @@
 
 Every dump has a SHA-256 checksum beside it (written by the backup script); a restore checks it
 first. Restores are explicit and never automatic (a rollback leaves the schema alone, see
-docs/operations.md). A restore holds the deploy lock, takes a fresh backup first and names it,
-so a mistaken restore can itself be undone. The restore drill (`verify_backup`) loads the
-latest dump into a scratch database beside the live one and never touches the live one.
+docs/operations.md). A backup and a restore are locked operations (fleet/ops/operation.py): they
+hold the deploy lock, so neither runs during a deploy, and leave an audit record. A restore takes
+a fresh backup first and names it, so a mistaken restore can itself be undone. The restore
+drill (`verify_backup`) loads the latest dump into a scratch database beside the live one and
+never touches the live one.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from pathlib import Path
 
 import yaml
 
-from fleet import hosts, lock, report
+from fleet import hosts, report
 from fleet.inventory import Inventory, setting
+from fleet.ops.operation import Record, operation
 
 DEFAULT_VERIFY_QUERIES = ("SELECT 1", "SELECT version_num FROM alembic_version")
 # What a database (and so a scratch database) name may be: the drill builds SQL and sed
@@ -36,8 +39,20 @@ def db_host(inv: Inventory) -> str:
     return inv.hosts_of("db")[0]
 
 
-def backup(inv: Inventory) -> str:
-    """Dump the database now; the dump's path on the db host."""
+def backup(inv: Inventory, say: Callable[[str], None] = print) -> str:
+    """Dump the database now, under the deploy lock (never during a deploy); the dump's path."""
+    host = db_host(inv)
+    done = Record("db.backup", inv.env, "-")
+    with operation(inv, "db.backup", "-", done, DatabaseError, say,
+                   refused="no backup was taken") as clock:
+        with clock.phase("backup", f"dump the database on {host}"):
+            path = _dump(inv)
+        done.details["backup"] = f"{host}:{path}"
+    return path
+
+
+def _dump(inv: Inventory) -> str:
+    """Run the db host's backup script; the dump's path there."""
     script = setting(inv, "mariadb_backup_script", "/usr/local/sbin/flaskfleet-db-backup")
     host = db_host(inv)
     result = hosts.run(inv, [host], shlex.quote(script), timeout=3600)[host]
@@ -72,7 +87,7 @@ def check_sum(inv: Inventory, path: str) -> None:
                         "is damaged; nothing was restored. Pick another (`fab db.backups`)")
 
 
-def restore(inv: Inventory, path: str, say=print) -> str:
+def restore(inv: Inventory, path: str, say: Callable[[str], None] = print) -> str:
     """Load the dump at `path` (on the db host) under the deploy lock; the safety backup's path."""
     host = db_host(inv)
     known = list_backups(inv)
@@ -80,23 +95,21 @@ def restore(inv: Inventory, path: str, say=print) -> str:
         newest = "\n  ".join(known[:5]) or "none"
         raise DatabaseError(f"{path} is not a backup on {host}; the newest are:\n  {newest}")
     check_sum(inv, path)
-    runner = hosts.runner(inv, host)
-    holder = lock.Holder.me("db.restore", path.rsplit("/", 1)[-1])
-    try:
-        lock.acquire(runner, holder)
-    except lock.LockError as exc:
-        raise DatabaseError(f"{exc}; nothing was restored") from None
-    try:
-        safety = backup(inv)
+    name = path.rsplit("/", 1)[-1]
+    done = Record("db.restore", inv.env, name, details={"dump": f"{host}:{path}"})
+    with operation(inv, "db.restore", name, done, DatabaseError, say,
+                   refused="nothing was restored") as clock:
+        with clock.phase("safety backup", f"dump the current database on {host}"):
+            safety = _dump(inv)
+        done.details["safety_backup"] = f"{host}:{safety}"
         say(f"db.restore: safety backup of the current database: {host}:{safety}")
-        restore_cmd = f"gunzip -c {shlex.quote(path)} | mysql"
-        result = runner.run(f"bash -o pipefail -c {shlex.quote(restore_cmd)}", timeout=3600)
-        if not result.ok:
-            raise DatabaseError(f"restoring {path} failed: {result.stderr.strip()[-1000:]}; "
-                                f"the database as it was is in {host}:{safety}")
-    finally:
-        lock.release(runner, holder)
-        runner.close()
+        with clock.phase("restore", f"load {path} into the database"):
+            restore_cmd = f"gunzip -c {shlex.quote(path)} | mysql"
+            result = hosts.run(inv, [host], f"bash -o pipefail -c {shlex.quote(restore_cmd)}",
+                               timeout=3600)[host]
+            if not result.ok:
+                raise DatabaseError(f"restoring {path} failed: {result.stderr.strip()[-1000:]}; "
+                                    f"the database as it was is in {host}:{safety}")
     return safety
 
 

@@ -1,9 +1,9 @@
 """`fab deploy` and `fab rollback`: the release flow (docs/architecture.md section 5), by phase.
 
 Each phase is timed and announced. Host work is done by the release playbooks (and the roles'
-`release_*` task files); this module decides the order, holds the lock, reads the outcome and
-writes the audit record. Whatever happens after the lock is taken, the lock is released and
-the audit record written.
+`release_*` task files); this module decides the order and reads the outcome. The lock and the
+audit record are fleet/ops/operation.py's: whatever happens after the lock is taken, the lock
+is released and the audit record written.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, hosts, lock, phases, report
+from fleet import ansible, artifact, hosts, lock, phases, report
 from fleet.inventory import Inventory, setting
 from fleet.ops import crashloop, hooks, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
+from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -89,11 +90,6 @@ class Outcome:
         entry["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         entry["phases"] = phases.audit_record(self.phases)
         return entry
-
-
-def lock_host(inv: Inventory) -> str:
-    """Where the lock and the audit trail live: the first database host, present in every env."""
-    return inv.hosts_of("db")[0]
 
 
 def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
@@ -275,33 +271,21 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
 
 
 def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) -> Outcome:
-    """Run `work` under the deploy lock; always audit and unlock, then report."""
-    runner = hosts.runner(plan.inv, lock_host(plan.inv))
-    holder = lock.Holder.me(action, plan.release)
-    outcome.who, outcome.started = holder.who, holder.since
+    """Run `work` as a locked operation; maintenance off and the post hook before the audit."""
     outcome.before = {h: s.live for h, s in plan.before.items()}
+
+    def closing() -> None:
+        if plan.maintenance_on:  # the deploy failed between migrate and switch
+            _maintenance(clock, plan, on=False)
+        _post_hook(outcome, clock, plan, action)
+
     try:
-        with clock.phase("lock", f"take the deploy lock on {runner.name}"):
-            try:
-                lock.acquire(runner, holder)
-            except lock.LockError as exc:
-                raise DeployError(f"{exc}; nothing was changed") from None
-        try:
+        with operation(plan.inv, action, plan.release, outcome, DeployError, say,
+                       closing=closing):
             work()
-            outcome.ok = True
-        except DeployError as exc:
-            outcome.failure = str(exc)
-            exc.outcome = outcome  # the phases that ran, for callers that report them
-            raise
-        finally:
-            if plan.maintenance_on:  # the deploy failed between migrate and switch
-                _maintenance(clock, plan, on=False)
-            _post_hook(outcome, clock, plan, action)
-            audit.close(runner, holder, outcome.audit_entry())
-            say("lock released")
-    finally:
-        say("\n" + outcome.summary())
-        runner.close()
+    except DeployError as exc:
+        exc.outcome = outcome  # the phases that ran, for callers that report them
+        raise
     return outcome
 
 

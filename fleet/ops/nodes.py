@@ -18,16 +18,17 @@ import json
 import shlex
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, audit, hosts, inventory, inventory_file, lock, phases
+from fleet import ansible, artifact, hosts, inventory, inventory_file, phases
 from fleet.inventory import Inventory, setting
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, status
+from fleet.ops.operation import operation
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -160,28 +161,9 @@ def enable(inv: Inventory, host: str, say: Say = print) -> list[str]:
 
 # --- add and remove: locked, timed, audited --------------------------------------------------
 
-@contextmanager
-def _locked(inv: Inventory, outcome: NodeOutcome, say: Say) -> Iterator[Clock]:
-    runner = hosts.runner(inv, inv.hosts_of("db")[0])
-    holder = lock.Holder.me(outcome.action, outcome.release or "-")
-    outcome.who, outcome.started = holder.who, holder.since
-    clock = Clock(outcome.phases, say)
-    try:
-        try:
-            lock.acquire(runner, holder)
-        except lock.LockError as exc:
-            raise NodeError(f"{exc}; nothing was changed") from None
-        try:
-            yield clock
-            outcome.ok = True
-        except NodeError as exc:
-            outcome.failure = str(exc)
-            raise
-        finally:
-            audit.close(runner, holder, outcome.audit_entry())
-    finally:
-        say("\n" + outcome.summary())
-        runner.close()
+def _locked(inv: Inventory, outcome: NodeOutcome, say: Say) -> AbstractContextManager[Clock]:
+    """The node command as a locked operation (fleet/ops/operation.py)."""
+    return operation(inv, outcome.action, outcome.release or "-", outcome, NodeError, say)
 
 
 def live_release(inv: Inventory, exclude: str) -> tuple[str, str]:

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, audit, hosts, lock, phases
+from fleet import ansible, phases
 from fleet.inventory import INVENTORY_ROOT, Inventory
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, vault
+from fleet.ops.operation import operation
 from fleet.phases import Clock, Phase
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -44,6 +45,8 @@ class Rollout:
     env: str
     pending: list[str]
     release: str | None = None
+    who: str = ""
+    started: str = ""
     ok: bool = False
     failure: str | None = None
     phases: list[Phase] = field(default_factory=list)
@@ -53,6 +56,13 @@ class Rollout:
         tail = (f"secrets rolled out on {self.env}: {moved}" if self.ok
                 else f"secrets roll-out on {self.env} FAILED: {self.failure}")
         return phases.table(self.phases, self.ok) + "\n" + tail
+
+    def audit_entry(self) -> dict:
+        return {"action": "secrets", "env": self.env, "release": self.release or "-",
+                "who": self.who, "started": self.started, "ok": self.ok,
+                "failure": self.failure, "secrets": self.pending,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "phases": phases.audit_record(self.phases)}
 
 
 def live_release(inv: Inventory) -> str | None:
@@ -97,29 +107,8 @@ def _rollout(env: str, store: vault.Store, say: ansible.Say) -> Rollout:
         except provisioning.ProvisionError as exc:
             raise RolloutError(str(exc)) from None
         done.release = live_release(inv)
-    runner = hosts.runner(inv, inv.hosts_of("db")[0])
-    holder = lock.Holder.me("secrets", done.release or "-")
-    try:
-        try:
-            lock.acquire(runner, holder)
-        except lock.LockError as exc:
-            raise RolloutError(f"{exc}; nothing was changed") from None
-        try:
-            _phases(clock, inv, store, done, say)
-            done.ok = True
-        except RolloutError as exc:
-            done.failure = str(exc)
-            raise
-        finally:
-            audit.close(runner, holder, {
-                "action": "secrets", "env": env, "release": done.release or "-",
-                "who": holder.who, "started": holder.since, "ok": done.ok,
-                "failure": done.failure, "secrets": done.pending,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phases": phases.audit_record(done.phases)})
-    finally:
-        say("\n" + done.summary())
-        runner.close()
+    with operation(inv, "secrets", done.release or "-", done, RolloutError, say):
+        _phases(clock, inv, store, done, say)
     return done
 
 
