@@ -14,7 +14,7 @@ from fabric import task
 from invoke import Collection, Exit
 
 from fleet import audit as audit_trail
-from fleet import hosts, inventory, report
+from fleet import hosts, inventory, report, settings
 from fleet import lock as deploy_lock
 from fleet.ops import apprun as app_commands
 from fleet.ops import database, logs, nodes, releases
@@ -251,7 +251,7 @@ def fleet_status_(c, env="sandbox"):
     """One table of the fleet: releases, programs, services, health, load-balancer state."""
     inv = _inventory(env)
     print(fleet_status.table(fleet_status.gather(inv),
-                             inventory.setting(inv, "app_name", "fleetapp")))
+                             settings.setting(inv, "app_name")))
     try:
         up = {h: s for h, s in maintenance_mode.status(inv).items() if s != "off"}
     except maintenance_mode.MaintenanceError as exc:

@@ -55,13 +55,16 @@ def _render(env: NativeEnvironment, value: Any, context: dict[str, Any]) -> Any:
     return value
 
 
-def settle(context: dict[str, Any], passes: int = 12) -> dict[str, Any]:
+def settle(context: dict[str, Any], passes: int = 12, strict: bool = False) -> dict[str, Any]:
     """Render the templated values of `context` against it, in place, until nothing changes.
 
     Defaults refer to each other; a few passes settle them as Ansible's lazy templating would.
-    Native types are kept (a templated list stays a list).
+    Native types are kept (a templated list stays a list). `strict` makes a name that is not in
+    the context (and has no `| default(...)`) raise jinja2.UndefinedError instead of rendering
+    as empty.
     """
-    native = NativeEnvironment(undefined=jinja2.ChainableUndefined)
+    native = NativeEnvironment(
+        undefined=jinja2.StrictUndefined if strict else jinja2.ChainableUndefined)
     native.filters.update(ANSIBLE_FILTERS)
     for _ in range(passes):
         changed = False

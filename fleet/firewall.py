@@ -18,13 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from fleet import inventory
 from fleet.inventory import Inventory
+from fleet.settings import role_defaults
 
-ROLE_DEFAULTS = Path(__file__).resolve().parents[1] / "roles" / "firewall" / "defaults" / \
-    "main.yml"
 # `"{{ name | default(N) }}"`: the only template form the service ports use.
 _PORT_TEMPLATE = re.compile(r"\{\{\s*(\w+)\s*\|\s*default\((\d+)\)\s*\}\}")
 
@@ -65,10 +62,6 @@ class Pair:
         Whether the services run is for the other verify modules to say.
         """
         return frozenset({"open", "closed"}) if self.allowed else frozenset({"filtered"})
-
-
-def role_defaults(path: Path = ROLE_DEFAULTS) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) or {}
 
 
 def _flag(value: Any) -> bool:

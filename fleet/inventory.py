@@ -748,13 +748,3 @@ def check(env: str, root: Path = INVENTORY_ROOT) -> Inventory:
 def group_summary(inv: Inventory, groups: Iterable[str] = REQUIRED_GROUPS) -> list[tuple]:
     """(group, hosts) rows for a report."""
     return [(g, ", ".join(inv.groups.get(g, [])) or "-") for g in groups]
-
-
-def setting(inv: Inventory, name: str, default: str) -> str:
-    """A kit variable as the inventory sets it (first host that has it), else `default`.
-
-    For the few values the control node needs itself (ports, paths); a templated value cannot
-    be resolved here and falls back to the default too.
-    """
-    value = next((hv[name] for hv in inv.hostvars.values() if name in hv), default)
-    return default if isinstance(value, str) and "{{" in value else str(value)

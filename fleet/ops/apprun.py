@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import hosts
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.proof.rehearse import load_target
+from fleet.settings import setting
 
 LOGIN_DIR = Path(".cache/demo")
 DEFAULT_ADMIN_EMAIL = "admin@example.org"
@@ -44,9 +45,8 @@ def app_host(inv: Inventory, host: str | None = None) -> str:
 
 def wrapped(inv: Inventory, command: str, env: dict[str, str] | None = None) -> str:
     """The shell command that runs `command` as the app user through the run wrapper."""
-    app_name = setting(inv, "app_name", "fleetapp")
-    user = setting(inv, "app_user", app_name)
-    wrapper = setting(inv, "app_run_wrapper", f"/usr/local/bin/{app_name}-run")
+    user = setting(inv, "app_user")
+    wrapper = setting(inv, "app_run_wrapper")
     exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in (env or {}).items())
     # runuser keeps the environment it is given, so the variables reach the command.
     return (f"{'env ' + exports + ' ' if exports else ''}runuser -u {shlex.quote(user)} -- "
@@ -102,7 +102,7 @@ def seed(inv: Inventory, email: str | None = None, password: str | None = None) 
                             else secrets.token_urlsafe(12))
     if len(password) < 8:
         raise AppRunError("--password must be at least 8 characters")
-    wsgi = setting(inv, "app_wsgi", "fleetapp.wsgi:app")
+    wsgi = setting(inv, "app_wsgi")
     command = f"flask --app {shlex.quote(wsgi)} seed-demo --admin-email {shlex.quote(email)}"
     host, output = run(inv, command, env={"FLEETAPP_SEED_ADMIN_PASSWORD": password})
     url = load_target(inv)[0].rstrip("/") + "/"

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fleet import hosts
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
+from fleet.settings import setting
 
 LOG = "/var/log/supervisor/supervisord.log"
 WINDOW_S = 120
@@ -86,9 +87,9 @@ def findings(host: str, output: str, prefix: str, ignore: tuple[str, ...] = (),
 
 def check(inv: Inventory) -> list[Finding]:
     """Crash-looping app programs on every app, worker and beat host."""
-    app = setting(inv, "app_name", "fleetapp")
+    app = setting(inv, "app_name")
     # The handover gunicorn is stopped between deploys on purpose.
-    handover = setting(inv, "app_gunicorn_handover_program", f"{app}-web-handover")
+    handover = setting(inv, "app_gunicorn_handover_program")
     targets = inv.hosts_of("app", "workers", "beat")
     results = hosts.run(inv, targets, command(), timeout=30)
     found = []

@@ -22,8 +22,9 @@ from pathlib import Path
 import yaml
 
 from fleet import hosts, report
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.ops.operation import Record, operation
+from fleet.settings import setting
 
 DEFAULT_VERIFY_QUERIES = ("SELECT 1", "SELECT version_num FROM alembic_version")
 # What a database (and so a scratch database) name may be: the drill builds SQL and sed
@@ -53,7 +54,7 @@ def backup(inv: Inventory, say: Callable[[str], None] = print) -> str:
 
 def _dump(inv: Inventory) -> str:
     """Run the db host's backup script; the dump's path there."""
-    script = setting(inv, "mariadb_backup_script", "/usr/local/sbin/flaskfleet-db-backup")
+    script = setting(inv, "mariadb_backup_script")
     host = db_host(inv)
     result = hosts.run(inv, [host], shlex.quote(script), timeout=3600)[host]
     if not result.ok:
@@ -62,7 +63,7 @@ def _dump(inv: Inventory) -> str:
 
 
 def list_backups(inv: Inventory) -> list[str]:
-    directory = setting(inv, "mariadb_backup_dir", "/var/backups/mariadb")
+    directory = setting(inv, "mariadb_backup_dir")
     host = db_host(inv)
     result = hosts.run(inv, [host], f"ls -1t {shlex.quote(directory)}/*.sql.gz 2>/dev/null")[host]
     return result.stdout.split()
@@ -131,7 +132,7 @@ class Backup:
 
 def backups(inv: Inventory) -> list[Backup]:
     """Every dump on the db host, newest first, each with its checksum checked."""
-    directory = setting(inv, "mariadb_backup_dir", "/var/backups/mariadb")
+    directory = setting(inv, "mariadb_backup_dir")
     host = db_host(inv)
     script = (f"cd {shlex.quote(directory)} || exit 1; "
               "for f in $(ls -1t -- *.sql.gz 2>/dev/null); do "
@@ -185,7 +186,7 @@ def table(found: list[Backup], now: float | None = None) -> str:
 
 def copy_dir(inv: Inventory) -> Path | None:
     """mariadb_backup_copy_dir: the control-node directory off-host copies go to, if set."""
-    value = setting(inv, "mariadb_backup_copy_dir", "").strip()
+    value = setting(inv, "mariadb_backup_copy_dir").strip()
     return Path(value).expanduser() if value else None
 
 
@@ -293,7 +294,7 @@ def verify_backup(inv: Inventory, path: str | None = None,
                   say: Callable[[str], None] = print) -> Drill:
     """Restore a dump (default: the latest) into a scratch database on the db host, run the
     readiness queries against it, count the rows of every table, drop it."""
-    database = setting(inv, "mariadb_database", setting(inv, "app_name", "fleetapp"))
+    database = setting(inv, "mariadb_database")
     if not DB_NAME.fullmatch(database):
         raise DatabaseError(f"mariadb_database {database!r}: the drill supports names of "
                             "letters, digits and underscores only")

@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet import ansible, artifact, hosts, lock, phases, report
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.ops import crashloop, hooks, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
+from fleet.settings import setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -241,7 +242,7 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
             except artifact.ArtifactError as exc:
                 raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
             outcome.release = art.release_id
-            static = _static_of(art, setting(inv, "app_static_dir", "fleetapp/static"))
+            static = _static_of(art, setting(inv, "app_static_dir"))
             _reach(inv, say)
             looping = crashloop.check(inv)
             if looping:
@@ -328,9 +329,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
         outcome.pruned = releases.prune(inv, keep)
         kept = {r for state in releases.read(inv).values() for r in state.installed}
-        static_root = setting(inv, "nginx_static_root",
-                               f"{releases.app_root(inv)}/static")
-        releases.prune_static(inv, kept, static_root)
+        releases.prune_static(inv, kept)
         for host, gone in sorted(outcome.pruned.items()):
             clock.say(f"pruned on {host}: {', '.join(gone)}")
 

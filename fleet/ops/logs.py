@@ -6,7 +6,8 @@ import shlex
 from dataclasses import dataclass
 
 from fleet import hosts
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
+from fleet.settings import setting
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def read(inv: Inventory, service: str, host: str | None = None,
          lines: int = 50) -> dict[str, str]:
     """host -> the last `lines` lines of `service`'s log there (or why they could not be read)."""
     names = targets(inv, service, host)
-    app = shlex.quote(setting(inv, "app_name", "fleetapp"))
+    app = shlex.quote(setting(inv, "app_name"))
     command = SOURCES[service].command.format(lines=int(lines), app=app) + " 2>&1"
     results = hosts.run(inv, names, command)
     return {h: (r.stdout if r.ok else f"(could not read: {(r.stdout + r.stderr).strip()})")

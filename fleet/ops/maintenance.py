@@ -25,13 +25,12 @@ from pathlib import Path
 import jinja2
 
 from fleet import hosts
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
+from fleet.settings import setting
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "nginx"
 PAGES = ("maintenance.html", "maintenance.json")
 MAX_MESSAGE = 500
-DEFAULT_TITLE = "Down for maintenance"
-DEFAULT_RETRY_AFTER = 120
 
 
 class MaintenanceError(RuntimeError):
@@ -50,10 +49,7 @@ class Paths:
 
 def paths(inv: Inventory) -> Paths:
     """The maintenance directory and flag as the inventory sets them (the role's defaults)."""
-    app = setting(inv, "nginx_app_name", setting(inv, "app_name", "fleetapp"))
-    directory = setting(inv, "nginx_maintenance_dir", f"/var/www/{app}-maintenance")
-    return Paths(directory, setting(inv, "nginx_maintenance_flag",
-                                    f"{directory}/maintenance.on"))
+    return Paths(setting(inv, "nginx_maintenance_dir"), setting(inv, "nginx_maintenance_flag"))
 
 
 def check_message(message: str | None) -> str | None:
@@ -72,11 +68,13 @@ def check_message(message: str | None) -> str | None:
 
 def render(inv: Inventory, message: str) -> dict[str, str]:
     """The pages for `message`, from the role's own templates: page name -> content."""
+    raw = setting(inv, "nginx_maintenance_retry_after")
     try:
-        retry = int(setting(inv, "nginx_maintenance_retry_after", str(DEFAULT_RETRY_AFTER)))
+        retry = int(raw)
     except ValueError:
-        retry = DEFAULT_RETRY_AFTER
-    context = {"nginx_maintenance_title": setting(inv, "nginx_maintenance_title", DEFAULT_TITLE),
+        raise MaintenanceError(f"nginx_maintenance_retry_after must be a number of seconds, "
+                               f"got {raw!r}; nothing was changed") from None
+    context = {"nginx_maintenance_title": setting(inv, "nginx_maintenance_title"),
                "nginx_maintenance_message": message, "nginx_maintenance_retry_after": retry}
     # The template module's settings (trim_blocks); escaping is in the templates themselves,
     # so the role's pages and these are escaped the same way.

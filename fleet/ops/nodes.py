@@ -25,15 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fleet import ansible, artifact, hosts, inventory, inventory_file, phases
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, status
 from fleet.ops.operation import operation
 from fleet.phases import Clock, Phase
+from fleet.settings import setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 NODE_GROUPS = ("app", "workers")
-DEFAULT_CTL = "/usr/local/sbin/flaskfleet-upstream"
 Say = Callable[[str], None]
 
 
@@ -69,7 +69,7 @@ class NodeOutcome:
 # --- the load balancers' upstreams ----------------------------------------------------------
 
 def _ctl(inv: Inventory) -> str:
-    return setting(inv, "nginx_upstream_ctl", DEFAULT_CTL)
+    return setting(inv, "nginx_upstream_ctl")
 
 
 def address_of(inv: Inventory, host: str) -> str:
@@ -139,9 +139,9 @@ def drain(inv: Inventory, host: str, timeout: float | None = None, force: bool =
 
 
 def ready(inv: Inventory, host: str) -> str:
-    """The answer of `host`'s /readyz, asked from the first load balancer (as nginx would)."""
-    port = setting(inv, "app_gunicorn_port", "8000")
-    url = f"http://{address_of(inv, host)}:{port}/readyz"
+    """`host`'s answer on app_ready_path, asked from the first load balancer (as nginx would)."""
+    port = setting(inv, "app_gunicorn_port")
+    url = f"http://{address_of(inv, host)}:{port}{setting(inv, 'app_ready_path')}"
     lb = inv.hosts_of("loadbalancers")[0]
     result = hosts.run(inv, [lb], status.probe_command(url))[lb]
     return (result.stdout or result.stderr).strip() or "no answer"

@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from fleet import hosts, report
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
+from fleet.settings import setting
 
-MARKER = ".installed"
 DEFAULT_KEEP = 5
 RELEASE_GROUPS = ("app", "workers", "beat")
 
 
 def app_root(inv: Inventory) -> str:
-    """The app's root on the hosts: app_root if the inventory sets it, else /srv/<app_name>."""
-    return setting(inv, "app_root", f"/srv/{setting(inv, 'app_name', 'fleetapp')}")
+    """The app's root on the hosts (app_root)."""
+    return setting(inv, "app_root")
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,13 @@ class HostReleases:
     error: str | None = None
 
 
-def _read_command(root: str) -> str:
+def _read_command(root: str, marker: str) -> str:
     quoted = shlex.quote(root)
     return (f"cd {quoted} 2>/dev/null || exit 0; "
             "printf 'live=%s\\n' \"$(readlink current 2>/dev/null)\"; "
             "printf 'previous=%s\\n' \"$(readlink previous 2>/dev/null)\"; "
             f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
-            f"if [ -e \"$d{MARKER}\" ]; then echo \"installed=$d\"; "
+            f"if [ -e \"$d{marker}\" ]; then echo \"installed=$d\"; "
             "else echo \"incomplete=$d\"; fi; done")
 
 
@@ -69,7 +69,8 @@ def parse(host: str, output: str) -> HostReleases:
 def read(inv: Inventory, targets: Iterable[str] | None = None) -> dict[str, HostReleases]:
     """The releases of every app/worker/beat host (or of `targets`), read in parallel."""
     names = list(targets) if targets is not None else inv.hosts_of(*RELEASE_GROUPS)
-    results = hosts.run(inv, names, _read_command(app_root(inv)), timeout=30)
+    command = _read_command(app_root(inv), setting(inv, "app_release_marker"))
+    results = hosts.run(inv, names, command, timeout=30)
     found = {}
     for host, result in results.items():
         if result.ok:
@@ -122,10 +123,14 @@ def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
     return sorted(f for f in files if f not in wanted)
 
 
-def prune_static(inv: Inventory, keep_releases: Iterable[str], static_root: str,
-                 lists_dir: str = "/var/lib/flaskfleet/static-releases") -> dict[str, list[str]]:
-    """On every load balancer, delete the static files and lists no kept release uses."""
+def prune_static(inv: Inventory, keep_releases: Iterable[str]) -> dict[str, list[str]]:
+    """On every load balancer, delete the static files and lists no kept release uses.
+
+    Where they are is the nginx role's to say (nginx_static_root, nginx_static_lists_dir).
+    """
     keep = set(keep_releases)
+    static_root = setting(inv, "nginx_static_root")
+    lists_dir = setting(inv, "nginx_static_lists_dir")
     read_cmd = (f"cd {shlex.quote(static_root)} && find . -type f -printf '%P\\n'; echo ---; "
                 f"for f in {shlex.quote(lists_dir)}/*.json; do [ -f \"$f\" ] && "
                 "printf '%s %s\\n' \"$(basename \"$f\" .json)\" \"$(tr -d '\\n' < \"$f\")\"; "

@@ -11,8 +11,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from fleet import hosts, report
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.ops import releases
+from fleet.settings import setting
 
 SERVICES = {"loadbalancers": "nginx", "db": "mariadb", "redis": "redis-server",
             "app": "supervisor", "workers": "supervisor", "beat": "supervisor"}
@@ -96,12 +97,12 @@ def gather(inv: Inventory) -> list[HostStatus]:
     root = releases.app_root(inv)
     groups_of = {h: [g for g in inv.groups if h in inv.groups[g]] for h in inv.hosts}
     apps = set(inv.hosts_of("app"))
-    port = int(setting(inv, "app_gunicorn_port", "8000"))
+    port = int(setting(inv, "app_gunicorn_port"))
 
     def command(host: str) -> str:
         services = sorted({SERVICES[g] for g in groups_of[host] if g in SERVICES})
         address = inv.hostvars[host].get("fleet_private_address", host)
-        ready_path = setting(inv, "app_ready_path", "/readyz")
+        ready_path = setting(inv, "app_ready_path")
         ready = f"http://{address}:{port}{ready_path}" if host in apps else None
         return host_command(services, root, ready)
 
@@ -117,8 +118,8 @@ def gather(inv: Inventory) -> list[HostStatus]:
         states.append(state)
 
     address_of = {h: inv.hostvars[h].get("fleet_private_address", h) for h in apps}
-    ctl = setting(inv, "nginx_upstream_ctl", "/usr/local/sbin/flaskfleet-upstream")
-    command_lb = lb_command(ctl, setting(inv, "app_health_path", "/healthz"),
+    ctl = setting(inv, "nginx_upstream_ctl")
+    command_lb = lb_command(ctl, setting(inv, "app_health_path"),
                             {a: port for a in address_of.values()})
     lb_out = hosts.run(inv, inv.hosts_of("loadbalancers"), command_lb, timeout=30)
     for lb, result in lb_out.items():

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from fleet import artifact, inventory
+from fleet import artifact, inventory, settings
 from fleet.ops import deploy
 from fleet.proof import bench_chart, rehearse
 from fleet.proof.load import LoadReport, Request, run_load
@@ -204,7 +204,7 @@ def measure_throughput(rate: float = THROUGHPUT_RATE,
     _, sandbox_hosts = rehearse.load_target(inv)
     balancer, app = inv.hosts_of("loadbalancers")[0], inv.hosts_of("app")[0]
     address = inv.hostvars[app]["fleet_private_address"]
-    port = inventory.setting(inv, "app_gunicorn_port", "8000")
+    port = settings.setting(inv, "app_gunicorn_port")
     targets = {f"through the load balancer (nginx on {balancer})": rehearse.SANDBOX_URL,
                f"one gunicorn, direct ({app})": f"http://{address}:{port}"}
     results = {}

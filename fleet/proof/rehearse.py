@@ -19,10 +19,11 @@ from tempfile import TemporaryDirectory
 from typing import NamedTuple
 
 from fleet import artifact, inventory, report
-from fleet.inventory import Inventory, setting
+from fleet.inventory import Inventory
 from fleet.ops import deploy
 from fleet.phases import Phase
 from fleet.proof.load import BackgroundLoad, LoadReport, run_load
+from fleet.settings import setting
 
 # `fab sandbox.up` publishes the default sandbox's load balancer on these loopback ports.
 SANDBOX_URL = "https://127.0.0.1:8443"
@@ -52,7 +53,7 @@ def load_target(inv: Inventory) -> tuple[str, list[str]]:
         address = str(inv.hostvars[balancers[0]].get("ansible_host", balancers[0]))
         if ":" in address:
             address = f"[{address}]"  # an IPv6 literal
-        port = setting(inv, "nginx_redirect_https_port", setting(inv, "nginx_https_port", "443"))
+        port = setting(inv, "nginx_redirect_https_port")
         url = f"https://{address}" + ("" if port == "443" else f":{port}")
     allowed = {
         str(variables[name])

@@ -20,6 +20,9 @@ import pytest
 from fleet.ops import releases
 from fleet.ops.releases import HostReleases, parse, prune_plan, static_prune_plan
 from fleet.remote import LocalRunner
+from fleet.settings import role_defaults
+
+MARKER = role_defaults()["app_release_marker"]
 
 R1, R2, R3, R4, R5, R6, R7 = (f"2026010{i}T000000Z-{c * 7}" for i, c in
                               zip(range(1, 8), "abcdefg", strict=True))
@@ -81,7 +84,7 @@ def host_root(tmp_path, installed=(), incomplete=(), live=None, previous=None, r
     (root / "releases").mkdir(parents=True)
     for release in installed:
         (root / "releases" / release / "src").mkdir(parents=True)
-        (root / "releases" / release / releases.MARKER).write_text("")
+        (root / "releases" / release / MARKER).write_text("")
     for release in incomplete:
         (root / "releases" / release / "src").mkdir(parents=True)
     (root / "releases" / "stray-file.txt").write_text("not a release")
@@ -93,7 +96,7 @@ def host_root(tmp_path, installed=(), incomplete=(), live=None, previous=None, r
 
 
 def read_for_real(root) -> tuple[str, HostReleases]:
-    result = LocalRunner().run(releases._read_command(str(root)), timeout=30)
+    result = LocalRunner().run(releases._read_command(str(root), MARKER), timeout=30)
     assert result.ok, result.stderr
     return result.stdout, parse("app1", result.stdout)
 
