@@ -22,7 +22,6 @@ from fleet import hosts
 from fleet.inventory import Inventory
 from fleet.settings import setting
 
-LOG = "/var/log/supervisor/supervisord.log"
 WINDOW_S = 120
 MAX_UNEXPECTED_EXITS = 3
 BAD_STATES = ("BACKOFF", "FATAL", "EXITED", "UNKNOWN")
@@ -40,7 +39,7 @@ class Finding:
         return f"{self.host}: {self.program} {self.what}"
 
 
-def command(log: str = LOG) -> str:
+def command(log: str) -> str:
     """Prints the host's local time, supervisord's program states, then the end of its log."""
     return (f"date '+now=%Y-%m-%d %H:%M:%S'; supervisorctl status 2>/dev/null "
             f"| awk '{{print \"state:\" $1 \"=\" $2}}'; tail -n 400 {shlex.quote(log)} "
@@ -91,7 +90,8 @@ def check(inv: Inventory) -> list[Finding]:
     # The handover gunicorn is stopped between deploys on purpose.
     handover = setting(inv, "app_gunicorn_handover_program")
     targets = inv.hosts_of("app", "workers", "beat")
-    results = hosts.run(inv, targets, command(), timeout=30)
+    log = f"{setting(inv, 'supervisor_log_dir')}/supervisord.log"  # as supervisord.conf.j2 sets it
+    results = hosts.run(inv, targets, command(log), timeout=30)
     found = []
     for host, result in results.items():
         found += findings(host, result.stdout, f"{app}-", ignore=(handover,))
