@@ -20,16 +20,15 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import ansible, artifact, hosts, inventory, inventory_file, phases
 from fleet.inventory import Inventory
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, status
-from fleet.ops.operation import operation
-from fleet.phases import Clock, Phase
+from fleet.ops.operation import Tracked, operation
+from fleet.phases import Clock
 from fleet.settings import setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -42,16 +41,11 @@ class NodeError(RuntimeError):
 
 
 @dataclass
-class NodeOutcome:
+class NodeOutcome(Tracked):
     action: str
     env: str
     host: str
     release: str = ""
-    who: str = ""
-    started: str = ""
-    ok: bool = False
-    failure: str | None = None
-    phases: list[Phase] = field(default_factory=list)
 
     def summary(self) -> str:
         verdict = (f"{self.action} {self.host}: done" if self.ok
@@ -59,11 +53,7 @@ class NodeOutcome:
         return phases.table(self.phases, self.ok) + "\n" + verdict
 
     def audit_entry(self) -> dict:
-        return {"action": f"{self.action} {self.host}", "env": self.env, "release": self.release,
-                "who": self.who, "started": self.started, "ok": self.ok,
-                "failure": self.failure,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phases": phases.audit_record(self.phases)}
+        return self.audit_record(f"{self.action} {self.host}", self.env, self.release)
 
 
 # --- the load balancers' upstreams ----------------------------------------------------------

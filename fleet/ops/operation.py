@@ -40,30 +40,39 @@ class Outcome(Protocol):
     def audit_entry(self) -> dict: ...
 
 
+@dataclass(kw_only=True)
+class Tracked:
+    """What `operation()` fills in on any outcome: who, when, the verdict and the phases."""
+
+    who: str = ""
+    started: str = ""
+    ok: bool = False
+    failure: str | None = None
+    phases: list[Phase] = field(default_factory=list)
+
+    def audit_record(self, action: str, env: str, release: str, **details: object) -> dict:
+        """The audit trail's line for this outcome, with the command's own fields."""
+        return {"action": action, "env": env, "release": release, "who": self.who,
+                "started": self.started, "ok": self.ok, "failure": self.failure, **details,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "phases": phases.audit_record(self.phases)}
+
+
 @dataclass
-class Record:
+class Record(Tracked):
     """The outcome of an operation with no richer type of its own (db.backup, db.restore)."""
 
     action: str
     env: str
     release: str  # what the lock and the audit trail show it acting on
-    who: str = ""
-    started: str = ""
-    ok: bool = False
-    failure: str | None = None
     details: dict[str, str] = field(default_factory=dict)  # extra audit fields
-    phases: list[Phase] = field(default_factory=list)
 
     def summary(self) -> str:
         verdict = f"{self.action}: done" if self.ok else f"{self.action} FAILED: {self.failure}"
         return phases.table(self.phases, self.ok) + "\n" + verdict
 
     def audit_entry(self) -> dict:
-        return {"action": self.action, "env": self.env, "release": self.release,
-                "who": self.who, "started": self.started, "ok": self.ok,
-                "failure": self.failure, **self.details,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phases": phases.audit_record(self.phases)}
+        return self.audit_record(self.action, self.env, self.release, **self.details)
 
 
 def _failure_of(exc: BaseException, expected: type[Exception]) -> str:

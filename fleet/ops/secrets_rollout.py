@@ -20,16 +20,15 @@ store still holds the old values beside the new ones and both are accepted: run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import ansible, phases
 from fleet.inventory import INVENTORY_ROOT, Inventory
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, vault
-from fleet.ops.operation import operation
-from fleet.phases import Clock, Phase
+from fleet.ops.operation import Tracked, operation
+from fleet.phases import Clock
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 PASSWORDS_PLAYBOOK = PLAYBOOKS / "secrets-passwords.yml"
@@ -41,15 +40,10 @@ class RolloutError(RuntimeError):
 
 
 @dataclass
-class Rollout:
+class Rollout(Tracked):
     env: str
     pending: list[str]
     release: str | None = None
-    who: str = ""
-    started: str = ""
-    ok: bool = False
-    failure: str | None = None
-    phases: list[Phase] = field(default_factory=list)
 
     def summary(self) -> str:
         moved = ", ".join(self.pending) or "no password pair (clients moved to the stored values)"
@@ -58,11 +52,7 @@ class Rollout:
         return phases.table(self.phases, self.ok) + "\n" + tail
 
     def audit_entry(self) -> dict:
-        return {"action": "secrets", "env": self.env, "release": self.release or "-",
-                "who": self.who, "started": self.started, "ok": self.ok,
-                "failure": self.failure, "secrets": self.pending,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "phases": phases.audit_record(self.phases)}
+        return self.audit_record("secrets", self.env, self.release or "-", secrets=self.pending)
 
 
 def live_release(inv: Inventory) -> str | None:
