@@ -25,6 +25,8 @@ class ConfigError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
+    """The app's configuration, read once from the environment and checked."""
+
     env: str
     secret_key: str
     database_url: str

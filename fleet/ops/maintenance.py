@@ -33,18 +33,20 @@ PAGES = ("maintenance.html", "maintenance.json")
 MAX_MESSAGE = 500
 
 
-class MaintenanceError(RuntimeError):
-    """A load balancer could not be switched, or the input was refused; the message says which."""
-
-
 @dataclass(frozen=True)
 class Paths:
+    """Where a load balancer keeps the page and the flag nginx checks (the nginx role's)."""
+
     directory: str
     flag: str
 
     @property
     def message_dir(self) -> str:
         return f"{self.directory}/message"
+
+
+class MaintenanceError(RuntimeError):
+    """A load balancer could not be switched, or the input was refused; the message says which."""
 
 
 def paths(inv: Inventory) -> Paths:

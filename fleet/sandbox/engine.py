@@ -12,8 +12,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import docker
 from docker.errors import DockerException
@@ -29,8 +29,7 @@ class EngineError(RuntimeError):
     """The engine is not reachable and we may not (or could not) start it."""
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """What decides how we may get an engine running."""
 
     is_root: bool
