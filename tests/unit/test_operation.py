@@ -252,3 +252,16 @@ def test_a_backup_during_a_deploy_is_refused(fleet, tmp_path):
     assert message.endswith("; no backup was taken")
     assert list((tmp_path / "backups").iterdir()) == []
     assert lock.status(host("db1")) == ALICE
+
+
+def test_a_failed_backup_names_the_scripts_error(fleet, tmp_path):
+    inv, host, _ = fleet
+    script = tmp_path / "bin" / "flaskfleet-db-backup"
+    script.write_text("#!/bin/sh\necho 'mysqldump: Got error: 2002: Cannot connect' >&2\nexit 2\n")
+    with pytest.raises(database.DatabaseError) as caught:
+        database.backup(inv, say=lambda _: None)
+    assert str(caught.value).startswith(
+        "the backup on db1 failed: mysqldump: Got error: 2002: Cannot connect")
+    assert lock.status(host("db1")) is None
+    entry = _trail(host("db1"))[-1]
+    assert (entry["action"], entry["ok"]) == ("db.backup", False)
