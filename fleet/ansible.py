@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet import results
+
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_CFG = ROOT / "ansible.cfg"
 
@@ -56,6 +58,7 @@ class PlaybookResult:
     elapsed: float
     task_times: dict[str, float] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    results: list[results.Result] = field(default_factory=list)  # fleet/results.py documents
 
     @property
     def ok(self) -> bool:
@@ -177,12 +180,20 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
 
 def run_with_vars(playbook: Path, inventory: Path, variables: dict,
                   limit: str | None = None, say: Say = print) -> PlaybookResult:
-    """run_playbook with extra variables passed as a JSON file (no quoting, any type)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
-        json.dump(variables, handle)
+    """run_playbook with extra variables passed as a JSON file (no quoting, any type).
+
+    The run gets a fresh `fleet_results_dir`; what the plays wrote there (fleet/results.py) is
+    read back into the result's `results`.
+    """
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-results-") as results_dir, \
+            tempfile.NamedTemporaryFile("w", suffix=".json", prefix="flaskfleet-") as handle:
+        json.dump({**variables, "fleet_results_dir": results_dir}, handle)
         handle.flush()
-        return run_playbook(playbook, inventory, limit=limit,
-                            extra_args=["-e", f"@{handle.name}"], say=say)
+        result = run_playbook(playbook, inventory, limit=limit,
+                              extra_args=["-e", f"@{handle.name}"], say=say)
+        result.results = results.read(Path(results_dir))
+        return result
+
 
 def timing_summary(result: PlaybookResult, top: int = 10) -> list[str]:
     """The slowest tasks and the total, as report lines."""

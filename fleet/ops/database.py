@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from fleet import hosts, report
+from fleet import ansible, hosts, report, results
 from fleet.inventory import Inventory
 from fleet.ops.operation import Record, operation
 from fleet.settings import setting
@@ -53,13 +53,18 @@ def backup(inv: Inventory, say: Callable[[str], None] = print) -> str:
 
 
 def _dump(inv: Inventory) -> str:
-    """Run the db host's backup script; the dump's path there."""
-    script = setting(inv, "mariadb_backup_script")
+    """Run playbooks/db-backup.yml (the db host's backup script); the dump's path there."""
     host = db_host(inv)
-    result = hosts.run(inv, [host], shlex.quote(script), timeout=3600)[host]
-    if not result.ok:
-        raise DatabaseError(f"the backup on {host} failed: {result.stderr.strip()[-1000:]}")
-    return result.stdout.strip().splitlines()[-1]
+    result = ansible.run_with_vars(ansible.ROOT / "playbooks" / "db-backup.yml", inv.path, {},
+                                   say=lambda _line: None)
+    backup = results.last_backup(result.results)
+    if not result.ok or backup is None:
+        reason = results.first_failure(result.results)
+        if reason is None:  # e.g. the host was unreachable: the play's last lines say why
+            reason = f"the backup on {host} failed: " + "\n".join(
+                line for line in result.output[-15:] if line.strip())
+        raise DatabaseError(reason)
+    return backup.path
 
 
 def list_backups(inv: Inventory) -> list[str]:

@@ -9,7 +9,6 @@ is released and the audit record written.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import tarfile
 import tempfile
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, hosts, lock, phases, report
+from fleet import ansible, artifact, hosts, lock, phases, report, results
 from fleet.inventory import Inventory
 from fleet.ops import crashloop, hooks, releases
 from fleet.ops import maintenance as maintenance_mode
@@ -28,10 +27,6 @@ from fleet.settings import setting
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
-# The JSON form of the failure (`fatal: [host]: FAILED! => {... "msg": "DEPLOY-FAILED ..."}`):
-# Ansible's plain `[ERROR]:` line repeats it without escaping its quotes.
-FAILURE = re.compile(r"\"msg\": \"DEPLOY-FAILED (?P<text>(?:[^\"\\]|\\.)*)\"")
-REPORTED = re.compile(r"\"msg\": \"(?P<kind>BACKUP|MIGRATED) (?P<text>[^\"]*)\"")
 
 
 class DeployError(RuntimeError):
@@ -148,18 +143,13 @@ def _playbook(name: str, inv: Inventory, variables: dict,
     return ansible.run_with_vars(PLAYBOOKS / name, inv.path, variables, say=say)
 
 
-def _failure_text(result: ansible.PlaybookResult) -> str | None:
-    for line in result.output:
-        match = FAILURE.search(line)
-        if match:
-            return json.loads(f'"{match["text"]}"').strip()
-    return None
-
-
-def _reported(result: ansible.PlaybookResult, kind: str) -> str | None:
-    found = [m["text"] for line in result.output for m in REPORTED.finditer(line)
-             if m["kind"] == kind]
-    return found[-1] if found else None
+def _from_results(result: ansible.PlaybookResult) -> tuple[str | None, str | None, str | None]:
+    """What the plays wrote to fleet_results_dir (fleet/results.py): the first failure's
+    reason, the backup as host:path, the migration as `before=X after=Y`."""
+    backup = results.last_backup(result.results)
+    migration = results.last_migration(result.results)
+    return (results.first_failure(result.results), backup.where if backup else None,
+            migration.text if migration else None)
 
 
 @dataclass
@@ -295,8 +285,8 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("install", "unpack, check and build the venv on every host; static"):
         result = _playbook("release-install.yml", inv, variables, clock.say)
         if not result.ok:
-            # A DEPLOY-FAILED message (e.g. app_wsgi does not import) says what to fix.
-            reason = _failure_text(result)
+            # A failure result (e.g. app_wsgi does not import) says what to fix.
+            reason, _, _ = _from_results(result)
             raise DeployError(f"installing the release failed on "
                               f"{', '.join(result.failed_hosts) or 'a host'}"
                               f"{': ' + reason if reason else ' (output above)'}; "
@@ -305,8 +295,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
         _maintenance(clock, plan, on=True)
     with clock.phase("migrate", "back up the database, migrate once"):
         result = _playbook("release-migrate.yml", inv, variables, clock.say)
-        outcome.backup = _reported(result, "BACKUP")
-        outcome.migration = _reported(result, "MIGRATED")
+        _, outcome.backup, outcome.migration = _from_results(result)
         if not result.ok:
             where = ", ".join(result.failed_hosts) or "a host"
             backup = (f"the database was backed up first: {outcome.backup} "
@@ -320,7 +309,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("switch", "roll the app hosts over"):
         result = _playbook("release-switch.yml", inv, variables, clock.say)
         if not result.ok:
-            raise DeployError(_failure_text(result) or
+            raise DeployError(_from_results(result)[0] or
                               f"switching failed on {', '.join(result.failed_hosts)}")
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
@@ -382,7 +371,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
         with clock.phase("switch", f"roll the app hosts back to {target}"):
             result = _playbook("release-switch.yml", inv, plan.variables, say)
             if not result.ok:
-                raise DeployError(_failure_text(result) or
+                raise DeployError(_from_results(result)[0] or
                                   f"switching failed on {', '.join(result.failed_hosts)}")
         _workers(clock, plan)
 

@@ -1,14 +1,8 @@
-"""fleet.ops.deploy: what a deploy reads from ansible-playbook's output, and what it reports.
+"""fleet.ops.deploy: what a deploy reports.
 
-Proven here: `_failure_text()` takes the DEPLOY-FAILED message from a `fatal:` line (JSON
-escapes such as \\" and \\u00e9 decoded, the rest of the line ignored) and `_reported()` takes
-the BACKUP and MIGRATED messages that the debug module prints on their own indented `"msg":`
-line (the last one wins, other kinds ignored). The output used is what ansible-core 2.19 really
-prints for the kit's fail and debug tasks (captured from a local run, see OUTPUT_2_19);
-ansible-core 2.19 also prints the failure message raw on an `[ERROR]:` line before the
-`fatal:` line; the parser must take the JSON one. Also
 `Outcome.summary()` and `Outcome.audit_entry()` (phases kept in order, JSON-safe) and
 `fleet.audit.table()` on such entries, including after a round trip through the audit file.
+What a deploy reads back from its playbooks is fleet/results.py's (tests/unit/test_results.py).
 """
 
 from __future__ import annotations
@@ -20,8 +14,7 @@ from datetime import datetime
 import pytest
 
 from fleet import audit
-from fleet.ansible import PlaybookResult
-from fleet.ops.deploy import Outcome, Phase, _failure_text, _reported
+from fleet.ops.deploy import Outcome, Phase
 from fleet.remote import LocalRunner
 
 RELEASE = "20260101T000000Z-abc1234"
@@ -29,115 +22,6 @@ MESSAGE = (f"host=app1: release {RELEASE} failed Check readiness: Status code wa
            "[200]: HTTP Error 503: /readyz did not answer 200 (schema \"a1\" is older than "
            "\"b2\"; café). The host is back on 20251231T000000Z-0000000 and back in the load "
            "balancers; hosts not yet switched stay on their release.")
-FATAL = ("fatal: [app1]: FAILED! => {\"changed\": false, \"msg\": "
-         f"{json.dumps('DEPLOY-FAILED ' + MESSAGE, ensure_ascii=False)}}}")
-
-# ansible-playbook (core 2.19.14, the kit's ansible.cfg) on a debug BACKUP, a debug MIGRATED
-# and a fail DEPLOY-FAILED task, as fleet.ansible.run_playbook captures it (stderr merged).
-OUTPUT_2_19 = [
-    "",
-    "PLAY [all] *********************************************************************",
-    "",
-    "TASK [Report the backup] *******************************************************",
-    "ok: [db1] => {",
-    '    "msg": "BACKUP db1:/var/backups/mariadb/fleetapp-20260101T000000Z.sql.gz"',
-    "}",
-    "",
-    "TASK [Report the schema revisions] *********************************************",
-    "ok: [app1] => {",
-    '    "msg": "MIGRATED before=a1,b2 after=c3"',
-    "}",
-    "",
-    "TASK [Stop the deploy] *********************************************************",
-    f"[ERROR]: Task failed: Action failed: DEPLOY-FAILED {MESSAGE}",
-    "Origin: /work/main/roles/app/tasks/release_switch.yml:214:7",
-    "",
-    "214     - name: Stop the deploy",
-    "         ^ column 7",
-    "",
-    FATAL,
-    "",
-    "PLAY RECAP *********************************************************************",
-    "app1                       : ok=2    changed=0    unreachable=0    failed=1    "
-    "skipped=0    rescued=0    ignored=0",
-    "",
-]
-
-
-def result(lines) -> PlaybookResult:
-    return PlaybookResult(returncode=2, recap={}, elapsed=1.0, output=list(lines))
-
-
-def without_error_line(lines):
-    return [line for line in lines if not line.startswith("[ERROR]")]
-
-
-# --- _failure_text -----------------------------------------------------------------------
-
-
-def test_failure_text_from_the_fatal_line():
-    assert _failure_text(result(without_error_line(OUTPUT_2_19))) == MESSAGE
-
-
-def test_failure_text_decodes_json_escapes():
-    line = ('fatal: [app2]: FAILED! => {"changed": false, "msg": "DEPLOY-FAILED host=app2: '
-            'got \\"503\\" from caf\\u00e9\\\\api\\ttab"}')
-    assert _failure_text(result([line])) == 'host=app2: got "503" from café\\api\ttab'
-
-
-def test_failure_text_of_the_first_failed_host():
-    first = FATAL
-    second = FATAL.replace("[app1]", "[app2]").replace("host=app1", "host=app2")
-    assert _failure_text(result(["", first, second])).startswith("host=app1:")
-
-
-def test_failure_text_is_none_without_a_deploy_failure():
-    lines = ['fatal: [app1]: FAILED! => {"changed": false, "msg": "Timeout waiting for port"}',
-             "PLAY RECAP ***"]
-    assert _failure_text(result(lines)) is None
-    assert _failure_text(result([])) is None
-
-
-def test_failure_text_from_real_ansible_2_19_output():
-    assert _failure_text(result(OUTPUT_2_19)) == MESSAGE
-
-
-def test_failure_text_with_a_backslash_in_real_ansible_2_19_output():
-    message = r"host=app1: release R failed Check: grep: warning: stray \d in pattern"
-    lines = [f"[ERROR]: Task failed: Action failed: DEPLOY-FAILED {message}",
-             'fatal: [app1]: FAILED! => {"changed": false, "msg": '
-             f"{json.dumps('DEPLOY-FAILED ' + message)}}}"]
-    assert _failure_text(result(lines)) == message
-
-
-# --- _reported ---------------------------------------------------------------------------
-
-
-def test_reported_reads_the_debug_modules_indented_msg_line():
-    res = result(OUTPUT_2_19)
-    assert _reported(res, "BACKUP") == "db1:/var/backups/mariadb/fleetapp-20260101T000000Z.sql.gz"
-    assert _reported(res, "MIGRATED") == "before=a1,b2 after=c3"
-
-
-def test_reported_backup_gives_the_path_the_deploy_error_names():
-    backup = _reported(result(OUTPUT_2_19), "BACKUP")
-    assert backup.split(":", 1) == ["db1", "/var/backups/mariadb/fleetapp-20260101T000000Z.sql.gz"]
-
-
-def test_reported_takes_the_last_and_only_its_kind():
-    lines = ['ok: [db1] => {', '    "msg": "BACKUP db1:/var/backups/one.sql.gz"', '}',
-             'ok: [db1] => {', '    "msg": "MIGRATED before=none after=a1"', '}',
-             'ok: [db1] => {', '    "msg": "BACKUP db1:/var/backups/two.sql.gz"', '}']
-    res = result(lines)
-    assert _reported(res, "BACKUP") == "db1:/var/backups/two.sql.gz"
-    assert _reported(res, "MIGRATED") == "before=none after=a1"
-
-
-def test_reported_is_none_when_nothing_was_reported():
-    lines = ['ok: [db1] => {', '    "msg": "Hello world!"', '}',
-             "TASK [Report the backup] ***", '    "msg": "BACKUPS are elsewhere"']
-    assert _reported(result(lines), "BACKUP") is None
-    assert _reported(result([]), "MIGRATED") is None
 
 
 # --- Outcome -----------------------------------------------------------------------------

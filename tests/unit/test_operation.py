@@ -2,9 +2,10 @@
 
 Only the transport is faked: `hosts.runner` hands out local shells, one per host, whose state
 directory (/var/lib/flaskfleet: the lock, the audit trail) is a temporary directory. The lock,
-audit and database commands run in a real shell as they would on the host. For db.restore the
-db host's programs are stand-ins: its backup script gzips a data file, `mysql` (first on PATH)
-loads stdin into it.
+audit and database commands run in a real shell as they would on the host; the backup runs
+playbooks/db-backup.yml with ansible-playbook, db1 being this machine (a local connection). For
+db.restore the db host's programs are stand-ins: its backup script gzips a data file, `mysql`
+(first on PATH) loads stdin into it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import gzip
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fleet import audit, hosts, lock
 from fleet.inventory import Inventory
@@ -54,11 +57,25 @@ def fleet(tmp_path, monkeypatch):
     monkeypatch.setattr(hosts, "runner", runner)
     backups = tmp_path / "backups"
     backups.mkdir()
-    inv = Inventory(env="prod", path=tmp_path, groups={"db": ["db1", "db2"], "app": ["app1"]},
-                    hostvars={"db1": {"mariadb_backup_dir": str(backups),
-                                      "mariadb_backup_script": str(_db_programs(tmp_path))},
-                              "db2": {}, "app1": {}})
+    db1 = {"mariadb_backup_dir": str(backups),
+           "mariadb_backup_script": str(_db_programs(tmp_path))}
+    inv = Inventory(env="prod", path=_ansible_inventory(tmp_path, db1),
+                    groups={"db": ["db1", "db2"], "app": ["app1"]},
+                    hostvars={"db1": db1, "db2": {}, "app1": {}})
     return inv, (lambda host: HostInDirectory(host, root)), asked
+
+
+def _ansible_inventory(tmp_path: Path, db1: dict) -> Path:
+    """The same hosts for ansible-playbook (db.backup runs a playbook): db1 is this machine."""
+    path = tmp_path / "inventory"
+    path.mkdir()
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+             "ansible_become": False}
+    hosts_yml = {"all": {"children": {
+        "db": {"hosts": {"db1": {**db1, **local}, "db2": local}},
+        "app": {"hosts": {"app1": local}}}}}
+    (path / "hosts.yml").write_text(yaml.safe_dump(hosts_yml))
+    return path
 
 
 def _db_programs(tmp_path: Path) -> Path:
@@ -235,3 +252,16 @@ def test_a_backup_during_a_deploy_is_refused(fleet, tmp_path):
     assert message.endswith("; no backup was taken")
     assert list((tmp_path / "backups").iterdir()) == []
     assert lock.status(host("db1")) == ALICE
+
+
+def test_a_failed_backup_names_the_scripts_error(fleet, tmp_path):
+    inv, host, _ = fleet
+    script = tmp_path / "bin" / "flaskfleet-db-backup"
+    script.write_text("#!/bin/sh\necho 'mysqldump: Got error: 2002: Cannot connect' >&2\nexit 2\n")
+    with pytest.raises(database.DatabaseError) as caught:
+        database.backup(inv, say=lambda _: None)
+    assert str(caught.value).startswith(
+        "the backup on db1 failed: mysqldump: Got error: 2002: Cannot connect")
+    assert lock.status(host("db1")) is None
+    entry = _trail(host("db1"))[-1]
+    assert (entry["action"], entry["ok"]) == ("db.backup", False)

@@ -1,0 +1,106 @@
+"""What the release plays report back to fleet: small JSON documents, one schema, one reader.
+
+fleet/ansible.py `run_with_vars` gives every run a fresh local directory as the extra variable
+`fleet_results_dir`. A task that has something to report writes one document there with
+`ansible.builtin.copy` delegated to localhost, named `<kind>-<inventory_hostname>.json`; roles
+run without fleet (molecule, provision) skip the write. These documents, not the wording of a
+task's message, are the API between the roles and fleet. The schema (every field a string):
+
+- `failure` {host, reason}: why the host stopped the play; `reason` is the human message the
+  failing task also prints (roles/app release_install and release_switch).
+- `backup` {host, path}: a database dump just taken, its path on that host (roles/mariadb
+  backup_now).
+- `migration` {host, before, after}: the schema revisions around the migrations (roles/app
+  release_migrate).
+
+A document that is not JSON, not an object, of an unknown kind or without a field of the
+schema raises ResultError naming the file, the kind and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+class ResultError(ValueError):
+    """A result document does not match the schema; the message names file, kind and field."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    host: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Backup:
+    host: str
+    path: str
+
+    @property
+    def where(self) -> str:
+        """host:path, as the deploy outcome and `fab db.restore` hints show it."""
+        return f"{self.host}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Migration:
+    host: str
+    before: str
+    after: str
+
+    @property
+    def text(self) -> str:
+        return f"before={self.before} after={self.after}"
+
+
+Result = Failure | Backup | Migration
+SCHEMA: dict[str, type[Result]] = {"failure": Failure, "backup": Backup, "migration": Migration}
+
+
+def parse(path: Path) -> Result:
+    """One document, checked against the schema of the kind its file name starts with."""
+    kind = path.name.split("-", 1)[0]
+    if kind not in SCHEMA or not path.name.endswith(".json") or "-" not in path.name:
+        raise ResultError(f"{path}: not a result file (<kind>-<host>.json with kind one of "
+                          f"{', '.join(SCHEMA)})")
+    try:
+        document = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultError(f"{path}: {kind} result is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ResultError(f"{path}: {kind} result must be a JSON object, "
+                          f"got {type(document).__name__}")
+    cls = SCHEMA[kind]
+    values = {}
+    for spec in fields(cls):
+        if spec.name not in document:
+            raise ResultError(f"{path}: {kind} result has no field '{spec.name}'")
+        if not isinstance(document[spec.name], str):
+            raise ResultError(f"{path}: {kind} result field '{spec.name}' must be a string, "
+                              f"got {type(document[spec.name]).__name__}")
+        values[spec.name] = document[spec.name]
+    return cls(**values)
+
+
+def read(results_dir: Path) -> list[Result]:
+    """Every document in the directory, in the order they were written."""
+    paths = sorted(results_dir.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return [parse(path) for path in paths]
+
+
+def first_failure(found: list[Result]) -> str | None:
+    """The reason of the first host that stopped the play, if one said why."""
+    return next((r.reason for r in found if isinstance(r, Failure)), None)
+
+
+def last_backup(found: list[Result]) -> Backup | None:
+    backups = [r for r in found if isinstance(r, Backup)]
+    return backups[-1] if backups else None
+
+
+def last_migration(found: list[Result]) -> Migration | None:
+    migrations = [r for r in found if isinstance(r, Migration)]
+    return migrations[-1] if migrations else None

@@ -1,0 +1,113 @@
+"""fleet/results.py: the plays' result documents read back against the schema, and what a deploy
+makes of them (fleet.ops.deploy `_from_results`).
+
+The documents are written here the way the roles write them (`to_json` of a dict, one file per
+kind and host); a document that does not match the schema is an error naming the file, the kind
+and the field. The roles' side, run for real by ansible-playbook, is in test_operation.py
+(db.backup through playbooks/db-backup.yml).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fleet import results
+from fleet.ansible import PlaybookResult
+from fleet.ops.deploy import _from_results
+
+REASON = ("host=app1: release 20260101T000000Z-abc1234 failed Check readiness: got \"503\" "
+          "from café\\api. The host is back on 20251231T000000Z-0000000")
+
+
+def write(directory: Path, kind: str, host: str, document, at: int | None = None) -> Path:
+    path = directory / f"{kind}-{host}.json"
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    if at is not None:
+        os.utime(path, ns=(at, at))
+    return path
+
+
+def test_a_document_of_each_kind_is_read_back(tmp_path):
+    write(tmp_path, "failure", "app1", {"host": "app1", "reason": REASON}, at=1)
+    write(tmp_path, "backup", "db1", {"host": "db1", "path": "/var/backups/mariadb/x.sql.gz"},
+          at=2)
+    write(tmp_path, "migration", "app1", {"host": "app1", "before": "a1,b2", "after": "c3"},
+          at=3)
+    assert results.read(tmp_path) == [
+        results.Failure("app1", REASON),
+        results.Backup("db1", "/var/backups/mariadb/x.sql.gz"),
+        results.Migration("app1", "a1,b2", "c3")]
+
+
+def test_documents_come_back_in_the_order_they_were_written(tmp_path):
+    write(tmp_path, "failure", "app2", {"host": "app2", "reason": "second"}, at=20)
+    write(tmp_path, "failure", "app1", {"host": "app1", "reason": "first"}, at=10)
+    assert [r.host for r in results.read(tmp_path)] == ["app1", "app2"]
+    assert results.first_failure(results.read(tmp_path)) == "first"
+
+
+def test_an_empty_directory_has_no_results(tmp_path):
+    assert results.read(tmp_path) == []
+    assert results.first_failure([]) is None
+    assert results.last_backup([]) is None and results.last_migration([]) is None
+
+
+def test_a_missing_field_names_the_field_the_kind_and_the_file(tmp_path):
+    path = write(tmp_path, "backup", "db1", {"host": "db1"})
+    with pytest.raises(results.ResultError) as caught:
+        results.read(tmp_path)
+    assert str(caught.value) == f"{path}: backup result has no field 'path'"
+
+
+def test_a_field_of_the_wrong_type_is_named(tmp_path):
+    path = write(tmp_path, "migration", "app1", {"host": "app1", "before": "a1", "after": 3})
+    with pytest.raises(results.ResultError, match="must be a string, got int") as caught:
+        results.read(tmp_path)
+    assert str(caught.value).startswith(f"{path}: migration result field 'after'")
+
+
+def test_invalid_json_is_a_clear_error(tmp_path):
+    path = write(tmp_path, "failure", "app1", '{"host": "app1", "reason": ')
+    with pytest.raises(results.ResultError) as caught:
+        results.read(tmp_path)
+    assert str(caught.value).startswith(f"{path}: failure result is not valid JSON: ")
+
+
+def test_a_document_that_is_not_an_object_is_refused(tmp_path):
+    write(tmp_path, "failure", "app1", '["app1", "reason"]')
+    with pytest.raises(results.ResultError, match="must be a JSON object, got list"):
+        results.read(tmp_path)
+
+
+def test_a_file_of_an_unknown_kind_is_refused(tmp_path):
+    path = write(tmp_path, "deployed", "app1", {"host": "app1"})
+    with pytest.raises(results.ResultError) as caught:
+        results.read(tmp_path)
+    assert str(caught.value).startswith(f"{path}: not a result file")
+    assert "failure, backup, migration" in str(caught.value)
+
+
+def playbook(found) -> PlaybookResult:
+    return PlaybookResult(returncode=2, recap={}, elapsed=1.0, results=found)
+
+
+def test_the_deploy_reads_failure_backup_and_migration_from_the_files(tmp_path):
+    write(tmp_path, "backup", "db1", {"host": "db1", "path": "/var/backups/mariadb/a.sql.gz"},
+          at=1)
+    write(tmp_path, "migration", "app1", {"host": "app1", "before": "a1,b2", "after": "c3"},
+          at=2)
+    write(tmp_path, "failure", "app1", {"host": "app1", "reason": REASON}, at=3)
+    write(tmp_path, "failure", "app2", {"host": "app2", "reason": "later"}, at=4)
+    failure, backup, migration = _from_results(playbook(results.read(tmp_path)))
+    assert failure == REASON
+    assert backup == "db1:/var/backups/mariadb/a.sql.gz"
+    assert backup.split(":", 1) == ["db1", "/var/backups/mariadb/a.sql.gz"]
+    assert migration == "before=a1,b2 after=c3"
+
+
+def test_the_deploy_finds_nothing_when_the_plays_reported_nothing(tmp_path):
+    assert _from_results(playbook(results.read(tmp_path))) == (None, None, None)
