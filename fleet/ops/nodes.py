@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, hosts, inventory, inventory_file, phases
+from fleet import ansible, artifact, hosts, inventory, inventory_file, phases, upstream
 from fleet.inventory import Inventory, setting
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, status
@@ -76,14 +76,7 @@ def address_of(inv: Inventory, host: str) -> str:
     return str(inv.hostvars[host].get("fleet_private_address") or host)
 
 
-def parse_list(output: str) -> dict[str, str]:
-    """`flaskfleet-upstream list` output -> address: up | down."""
-    found = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2] in ("up", "down"):
-            found[parts[0]] = parts[2]
-    return found
+parse_list = upstream.parse  # the name tests and callers know
 
 
 def upstreams(inv: Inventory) -> dict[str, dict[str, str]]:

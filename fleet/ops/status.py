@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from fleet import hosts, report
+from fleet import hosts, report, upstream
 from fleet.inventory import Inventory, setting
 from fleet.ops import releases
 
@@ -73,16 +73,12 @@ def parse_host(state: HostStatus, output: str) -> None:
 
 def parse_lb(output: str) -> dict[str, str]:
     """address -> up | drained | failing, from `flaskfleet-upstream list` and the probes."""
-    listed: dict[str, str] = {}
     probes: dict[str, str] = {}
     for line in output.splitlines():
         if line.startswith("probe:"):
             address, _, code = line[6:].partition("=")
             probes[address] = code
-            continue
-        fields = line.split()
-        if len(fields) == 3:
-            listed[fields[0]] = fields[2]
+    listed = upstream.parse(output)
     states = {}
     for address, state in listed.items():
         if state == "down":
