@@ -326,7 +326,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     if not plan.first:
         _workers(clock, plan)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
-        outcome.pruned = releases.prune(inv, keep)
+        outcome.pruned = releases.prune(inv, keep, say=clock.say)
         kept = {r for state in releases.read(inv).values() for r in state.installed}
         static_root = setting(inv, "nginx_static_root",
                                f"{releases.app_root(inv)}/static")

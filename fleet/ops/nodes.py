@@ -387,10 +387,10 @@ def remove(env: str, host: str, timeout: float | None = None, say: Say = print) 
                 for line in drain(inv, host, timeout, say=say):
                     say(line)
         with clock.phase("stop", f"stop {host}'s programs and keep them off at boot"):
-            stopped = hosts.run(inv, [host], "supervisorctl stop all; "
-                                "systemctl disable --now supervisor", timeout=900)[host]
+            stopped = ansible.run_playbook(PLAYBOOKS / "node-stop.yml", inv.path, limit=host,
+                                           say=say)
             if not stopped.ok:
-                say(f"warning: could not stop the programs on {host} ({stopped.stderr.strip()}"
+                say(f"warning: could not stop the programs on {host} (output above"
                     "); it is taken out of the fleet anyway: make sure it stays off")
         with clock.phase("inventory", f"remove {host} from {inv.path}"):
             for path in inventory_file.remove_host(inv.path, host):

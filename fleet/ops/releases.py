@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from fleet import hosts, report
+from fleet import ansible, hosts, report
 from fleet.inventory import Inventory, setting
 
 MARKER = ".installed"
 DEFAULT_KEEP = 5
 RELEASE_GROUPS = ("app", "workers", "beat")
+PRUNE_PLAYBOOK = ansible.ROOT / "playbooks" / "release-prune.yml"
 
 
 def app_root(inv: Inventory) -> str:
@@ -96,16 +97,21 @@ def prune_plan(state: HostReleases, keep: int = DEFAULT_KEEP) -> list[str]:
     return sorted(doomed)
 
 
-def prune(inv: Inventory, keep: int = DEFAULT_KEEP) -> dict[str, list[str]]:
-    """Delete old releases on every host; host -> what was removed."""
-    root = app_root(inv)
-    plans = {host: prune_plan(state, keep) for host, state in read(inv).items()
-             if state.error is None}
-    commands = {host: " ".join(["rm", "-rf", "--"]
-                               + [shlex.quote(f"{root}/releases/{r}") for r in doomed])
-                for host, doomed in plans.items() if doomed}
-    results = hosts.each(inv, commands, lambda r: r.run(commands[r.name], timeout=120))
-    return {host: plans[host] for host, result in results.items() if result.ok}
+def prune(inv: Inventory, keep: int = DEFAULT_KEEP,
+          say: ansible.Say = print) -> dict[str, list[str]]:
+    """Delete old releases on every host (playbooks/release-prune.yml); host -> what was removed."""
+    plans = {host: doomed for host, state in read(inv).items()
+             if state.error is None and (doomed := prune_plan(state, keep))}
+    if not plans:
+        return {}
+    result = ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_releases": plans},
+                                   limit=",".join(sorted(plans)), say=say)
+    return {host: doomed for host, doomed in plans.items() if _pruned(result, host)}
+
+
+def _pruned(result: ansible.PlaybookResult, host: str) -> bool:
+    recap = result.recap.get(host)
+    return recap is not None and recap.healthy
 
 
 def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
@@ -131,10 +137,10 @@ def prune_static(inv: Inventory, keep_releases: Iterable[str], static_root: str,
                 "printf '%s %s\\n' \"$(basename \"$f\" .json)\" \"$(tr -d '\\n' < \"$f\")\"; "
                 "done; true")
 
-    def one(runner) -> list[str]:
+    def one(runner) -> tuple[list[str], list[str]]:
         result = runner.run(read_cmd, timeout=60)
         if not result.ok:
-            return []
+            return [], []
         files_part, _, lists_part = result.stdout.partition("---\n")
         lists = {}
         for line in lists_part.splitlines():
@@ -144,15 +150,18 @@ def prune_static(inv: Inventory, keep_releases: Iterable[str], static_root: str,
             except json.JSONDecodeError:
                 continue
         if not keep & set(lists):
-            return []
+            return [], []
         doomed = static_prune_plan(files_part.split(), lists, keep)
         stale_lists = [f"{lists_dir}/{r}.json" for r in lists if r not in keep]
-        if doomed or stale_lists:
-            paths = [f"{static_root}/{f}" for f in doomed] + stale_lists
-            runner.run("rm -f -- " + " ".join(shlex.quote(p) for p in paths), timeout=60)
-        return doomed
+        return doomed, [f"{static_root}/{f}" for f in doomed] + stale_lists
 
-    return hosts.each(inv, inv.hosts_of("loadbalancers"), one)
+    # Read over SSH, deleted by a play (nginx static_prune) like every change to a host.
+    plans = hosts.each(inv, inv.hosts_of("loadbalancers"), one)
+    paths = {lb: removed for lb, (_, removed) in plans.items() if removed}
+    if paths:
+        ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_static_paths": paths},
+                              limit=",".join(sorted(paths)))
+    return {lb: doomed for lb, (doomed, _) in plans.items()}
 
 
 def table(states: dict[str, HostReleases]) -> str:
