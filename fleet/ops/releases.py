@@ -39,11 +39,24 @@ class HostReleases:
     error: str | None = None
 
 
+def link_command(key: str, link: str) -> str:
+    """A shell command printing `key=<target of link>`, empty when there is no such link.
+
+    With release_name() the one reader of a host's live release: `fab status` asks for it in
+    the same SSH command as the rest of a host's state.
+    """
+    return f"printf '{key}=%s\\n' \"$(readlink {link} 2>/dev/null)\""
+
+
+def release_name(target: str) -> str | None:
+    """The release id a link target (or a releases/<id>/ path) names; None when empty."""
+    return PurePosixPath(target.strip().rstrip("/")).name if target.strip() else None
+
+
 def _read_command(root: str) -> str:
     quoted = shlex.quote(root)
     return (f"cd {quoted} 2>/dev/null || exit 0; "
-            "printf 'live=%s\\n' \"$(readlink current 2>/dev/null)\"; "
-            "printf 'previous=%s\\n' \"$(readlink previous 2>/dev/null)\"; "
+            f"{link_command('live', 'current')}; {link_command('previous', 'previous')}; "
             f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
             f"if [ -e \"$d{MARKER}\" ]; then echo \"installed=$d\"; "
             "else echo \"incomplete=$d\"; fi; done")
@@ -55,7 +68,7 @@ def parse(host: str, output: str) -> HostReleases:
     incomplete: list[str] = []
     for line in output.splitlines():
         key, _, value = line.partition("=")
-        name = PurePosixPath(value.strip().rstrip("/")).name if value.strip() else None
+        name = release_name(value)
         if key == "live":
             live = name
         elif key == "previous":

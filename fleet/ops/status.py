@@ -41,7 +41,7 @@ def probe_command(url: str) -> str:
 
 
 def host_command(services: list[str], root: str, ready_url: str | None) -> str:
-    parts = [f"printf 'live=%s\\n' \"$(readlink {shlex.quote(root)}/current)\""]
+    parts = [releases.link_command("live", f"{shlex.quote(root)}/current")]
     parts += [f"printf 'svc:{s}=%s\\n' \"$(systemctl is-active {s})\"" for s in services]
     if "supervisor" in services:
         parts.append("supervisorctl status 2>/dev/null | awk '{print \"prog:\" $1 \"=\" $2}'")
@@ -62,7 +62,7 @@ def parse_host(state: HostStatus, output: str) -> None:
     for line in output.splitlines():
         key, _, value = line.partition("=")
         if key == "live":
-            state.live = value.rsplit("/", 1)[-1] or None
+            state.live = releases.release_name(value)
         elif key.startswith("svc:"):
             state.services[key[4:]] = value or "unknown"
         elif key.startswith("prog:"):
