@@ -316,7 +316,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     if not plan.first:
         _workers(clock, plan)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
-        outcome.pruned = releases.prune(inv, keep)
+        outcome.pruned = releases.prune(inv, keep, say=clock.say)
         kept = {r for state in releases.read(inv).values() for r in state.installed}
         releases.prune_static(inv, kept)
         for host, gone in sorted(outcome.pruned.items()):

@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet import ansible, artifact, hosts, inventory, inventory_file, phases
+from fleet import ansible, artifact, hosts, inventory, inventory_file, phases, upstream
 from fleet.inventory import Inventory
 from fleet.ops import provision as provisioning
 from fleet.ops import releases, status
@@ -66,14 +66,7 @@ def address_of(inv: Inventory, host: str) -> str:
     return str(inv.hostvars[host].get("fleet_private_address") or host)
 
 
-def parse_list(output: str) -> dict[str, str]:
-    """`flaskfleet-upstream list` output -> address: up | down."""
-    found = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2] in ("up", "down"):
-            found[parts[0]] = parts[2]
-    return found
+parse_list = upstream.parse  # the name tests and callers know
 
 
 def upstreams(inv: Inventory) -> dict[str, dict[str, str]]:
@@ -384,10 +377,10 @@ def remove(env: str, host: str, timeout: float | None = None, say: Say = print) 
                 for line in drain(inv, host, timeout, say=say):
                     say(line)
         with clock.phase("stop", f"stop {host}'s programs and keep them off at boot"):
-            stopped = hosts.run(inv, [host], "supervisorctl stop all; "
-                                "systemctl disable --now supervisor", timeout=900)[host]
+            stopped = ansible.run_playbook(PLAYBOOKS / "node-stop.yml", inv.path, limit=host,
+                                           say=say)
             if not stopped.ok:
-                say(f"warning: could not stop the programs on {host} ({stopped.stderr.strip()}"
+                say(f"warning: could not stop the programs on {host} (output above"
                     "); it is taken out of the fleet anyway: make sure it stays off")
         with clock.phase("inventory", f"remove {host} from {inv.path}"):
             for path in inventory_file.remove_host(inv.path, host):

@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from fleet import hosts, report
+from fleet import ansible, hosts, report
 from fleet.inventory import Inventory
 from fleet.settings import setting
 
 DEFAULT_KEEP = 5
 RELEASE_GROUPS = ("app", "workers", "beat")
+PRUNE_PLAYBOOK = ansible.ROOT / "playbooks" / "release-prune.yml"
 
 
 def app_root(inv: Inventory) -> str:
@@ -38,11 +39,24 @@ class HostReleases:
     error: str | None = None
 
 
+def link_command(key: str, link: str) -> str:
+    """A shell command printing `key=<target of link>`, empty when there is no such link.
+
+    With release_name() the one reader of a host's live release: `fab status` asks for it in
+    the same SSH command as the rest of a host's state.
+    """
+    return f"printf '{key}=%s\\n' \"$(readlink {link} 2>/dev/null)\""
+
+
+def release_name(target: str) -> str | None:
+    """The release id a link target (or a releases/<id>/ path) names; None when empty."""
+    return PurePosixPath(target.strip().rstrip("/")).name if target.strip() else None
+
+
 def _read_command(root: str, marker: str) -> str:
     quoted = shlex.quote(root)
     return (f"cd {quoted} 2>/dev/null || exit 0; "
-            "printf 'live=%s\\n' \"$(readlink current 2>/dev/null)\"; "
-            "printf 'previous=%s\\n' \"$(readlink previous 2>/dev/null)\"; "
+            f"{link_command('live', 'current')}; {link_command('previous', 'previous')}; "
             f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
             f"if [ -e \"$d{marker}\" ]; then echo \"installed=$d\"; "
             "else echo \"incomplete=$d\"; fi; done")
@@ -54,7 +68,7 @@ def parse(host: str, output: str) -> HostReleases:
     incomplete: list[str] = []
     for line in output.splitlines():
         key, _, value = line.partition("=")
-        name = PurePosixPath(value.strip().rstrip("/")).name if value.strip() else None
+        name = release_name(value)
         if key == "live":
             live = name
         elif key == "previous":
@@ -97,16 +111,21 @@ def prune_plan(state: HostReleases, keep: int = DEFAULT_KEEP) -> list[str]:
     return sorted(doomed)
 
 
-def prune(inv: Inventory, keep: int = DEFAULT_KEEP) -> dict[str, list[str]]:
-    """Delete old releases on every host; host -> what was removed."""
-    root = app_root(inv)
-    plans = {host: prune_plan(state, keep) for host, state in read(inv).items()
-             if state.error is None}
-    commands = {host: " ".join(["rm", "-rf", "--"]
-                               + [shlex.quote(f"{root}/releases/{r}") for r in doomed])
-                for host, doomed in plans.items() if doomed}
-    results = hosts.each(inv, commands, lambda r: r.run(commands[r.name], timeout=120))
-    return {host: plans[host] for host, result in results.items() if result.ok}
+def prune(inv: Inventory, keep: int = DEFAULT_KEEP,
+          say: ansible.Say = print) -> dict[str, list[str]]:
+    """Delete old releases on every host (playbooks/release-prune.yml); host -> what was removed."""
+    plans = {host: doomed for host, state in read(inv).items()
+             if state.error is None and (doomed := prune_plan(state, keep))}
+    if not plans:
+        return {}
+    result = ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_releases": plans},
+                                   limit=",".join(sorted(plans)), say=say)
+    return {host: doomed for host, doomed in plans.items() if _pruned(result, host)}
+
+
+def _pruned(result: ansible.PlaybookResult, host: str) -> bool:
+    recap = result.recap.get(host)
+    return recap is not None and recap.healthy
 
 
 def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
@@ -136,10 +155,10 @@ def prune_static(inv: Inventory, keep_releases: Iterable[str]) -> dict[str, list
                 "printf '%s %s\\n' \"$(basename \"$f\" .json)\" \"$(tr -d '\\n' < \"$f\")\"; "
                 "done; true")
 
-    def one(runner) -> list[str]:
+    def one(runner) -> tuple[list[str], list[str]]:
         result = runner.run(read_cmd, timeout=60)
         if not result.ok:
-            return []
+            return [], []
         files_part, _, lists_part = result.stdout.partition("---\n")
         lists = {}
         for line in lists_part.splitlines():
@@ -149,15 +168,18 @@ def prune_static(inv: Inventory, keep_releases: Iterable[str]) -> dict[str, list
             except json.JSONDecodeError:
                 continue
         if not keep & set(lists):
-            return []
+            return [], []
         doomed = static_prune_plan(files_part.split(), lists, keep)
         stale_lists = [f"{lists_dir}/{r}.json" for r in lists if r not in keep]
-        if doomed or stale_lists:
-            paths = [f"{static_root}/{f}" for f in doomed] + stale_lists
-            runner.run("rm -f -- " + " ".join(shlex.quote(p) for p in paths), timeout=60)
-        return doomed
+        return doomed, [f"{static_root}/{f}" for f in doomed] + stale_lists
 
-    return hosts.each(inv, inv.hosts_of("loadbalancers"), one)
+    # Read over SSH, deleted by a play (nginx static_prune) like every change to a host.
+    plans = hosts.each(inv, inv.hosts_of("loadbalancers"), one)
+    paths = {lb: removed for lb, (_, removed) in plans.items() if removed}
+    if paths:
+        ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_static_paths": paths},
+                              limit=",".join(sorted(paths)))
+    return {lb: doomed for lb, (doomed, _) in plans.items()}
 
 
 def table(states: dict[str, HostReleases]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from fleet import hosts, report
+from fleet import hosts, report, upstream
 from fleet.inventory import Inventory
 from fleet.ops import releases
 from fleet.settings import setting
@@ -42,7 +42,7 @@ def probe_command(url: str) -> str:
 
 
 def host_command(services: list[str], root: str, ready_url: str | None) -> str:
-    parts = [f"printf 'live=%s\\n' \"$(readlink {shlex.quote(root)}/current)\""]
+    parts = [releases.link_command("live", f"{shlex.quote(root)}/current")]
     parts += [f"printf 'svc:{s}=%s\\n' \"$(systemctl is-active {s})\"" for s in services]
     if "supervisor" in services:
         parts.append("supervisorctl status 2>/dev/null | awk '{print \"prog:\" $1 \"=\" $2}'")
@@ -63,7 +63,7 @@ def parse_host(state: HostStatus, output: str) -> None:
     for line in output.splitlines():
         key, _, value = line.partition("=")
         if key == "live":
-            state.live = value.rsplit("/", 1)[-1] or None
+            state.live = releases.release_name(value)
         elif key.startswith("svc:"):
             state.services[key[4:]] = value or "unknown"
         elif key.startswith("prog:"):
@@ -74,16 +74,12 @@ def parse_host(state: HostStatus, output: str) -> None:
 
 def parse_lb(output: str) -> dict[str, str]:
     """address -> up | drained | failing, from `flaskfleet-upstream list` and the probes."""
-    listed: dict[str, str] = {}
     probes: dict[str, str] = {}
     for line in output.splitlines():
         if line.startswith("probe:"):
             address, _, code = line[6:].partition("=")
             probes[address] = code
-            continue
-        fields = line.split()
-        if len(fields) == 3:
-            listed[fields[0]] = fields[2]
+    listed = upstream.parse(output)
     states = {}
     for address, state in listed.items():
         if state == "down":

@@ -6,7 +6,7 @@ and through `| default(...)`), an inventory value wins over the default and reac
 defaults built on it, an inventory's own template is rendered too; a host-bound value, a name
 no role defines and a reference to nothing are each refused with a message naming the
 variable. Against the real roles: the nginx role's static lists dir, overridden in the
-inventory, is the one static pruning reads and cleans (run for real on local directories).
+inventory, is the one static pruning reads and hands to the pruning play.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ def test_the_real_roles_answer_every_name_the_control_node_asks_for(tmp_path):
 
 
 def test_static_pruning_honours_an_overridden_lists_dir(tmp_path, monkeypatch):
+    """The plan is read (for real, on local directories) where the inventory moved the lists."""
     static, lists = tmp_path / "static", tmp_path / "elsewhere" / "lists"
     for name in ("app.111.css", "app.222.css", "manifest.json"):
         (static / name).parent.mkdir(parents=True, exist_ok=True)
@@ -119,12 +120,15 @@ def test_static_pruning_honours_an_overridden_lists_dir(tmp_path, monkeypatch):
     default_dir = Path(role_defaults()["nginx_static_lists_dir"])
     assert default_dir != lists
     inv = _env(tmp_path, {"nginx_static_root": str(static), "nginx_static_lists_dir": str(lists)})
+    plays = []
 
     def locally(inv, names, work):  # the load balancer is this machine's directories
         return {name: work(LocalRunner()) for name in names}
 
     monkeypatch.setattr(releases.hosts, "each", locally)
+    monkeypatch.setattr(releases.ansible, "run_with_vars",
+                        lambda playbook, path, variables, **kw: plays.append(variables))
     removed = releases.prune_static(inv, {"R2"})
     assert removed == {"loadbalancers1": ["app.111.css"]}
-    assert sorted(p.name for p in static.iterdir()) == ["app.222.css", "manifest.json"]
-    assert sorted(p.name for p in lists.iterdir()) == ["R2.json"]
+    assert plays == [{"prune_static_paths": {"loadbalancers1": [
+        str(static / "app.111.css"), str(lists / "R1.json")]}}]
