@@ -30,12 +30,16 @@ class ResultError(ValueError):
 
 @dataclass(frozen=True)
 class Failure:
+    """`failure`: why a host stopped the play (the text the operator is told)."""
+
     host: str
     reason: str
 
 
 @dataclass(frozen=True)
 class Backup:
+    """`backup`: the dump a backup just wrote, on the db host."""
+
     host: str
     path: str
 
@@ -47,6 +51,8 @@ class Backup:
 
 @dataclass(frozen=True)
 class Migration:
+    """`migration`: the schema revisions before and after the migrate step."""
+
     host: str
     before: str
     after: str

@@ -18,9 +18,9 @@ import json
 import shlex
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import jinja2
 
@@ -33,8 +33,7 @@ PAGES = ("maintenance.html", "maintenance.json")
 MAX_MESSAGE = 500
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """Where a load balancer keeps the page and the flag nginx checks (the nginx role's)."""
 
     directory: str
