@@ -1,8 +1,9 @@
 """Reach an environment's hosts directly over SSH, as its inventory says, several at once.
 
-Ansible does the converging; this is for the quick reads and small steps around it (the deploy
-lock, live releases, `fab status`, logs), where starting ansible-playbook would cost more than
-the work itself.
+Plays change hosts; this module reads them (releases, upstreams, `fab status`, logs, the dumps
+on the db host), writes only the kit's own bookkeeping (the deploy lock, the audit log, scratch
+copies it removes at once) and runs the operator's one-off `fab app.run` commands.
+docs/decisions.md says why the lock is not a play.
 """
 
 from __future__ import annotations

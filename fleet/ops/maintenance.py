@@ -2,10 +2,11 @@
 
 The nginx site (templates/nginx/site.conf.j2) checks a flag file on every request: while it
 exists, clients outside `nginx_maintenance_allow` get 503 with Retry-After — the HTML page, or
-JSON under /api. Switching is a file written or removed over SSH, no reload, so it takes a
-second and never drops a connection. A message given with --message is rendered from the same
-templates the role installs (HTML-escaped) into the maintenance directory's message/; the
-provisioned pages stay as they are and come back when the message is removed.
+JSON under /api. Switching is playbooks/maintenance.yml writing or removing that file, with no
+reload, so it never drops a connection. A message given with --message is rendered by the same
+play from the templates the role installs (HTML-escaped) into the maintenance directory's
+message/; the provisioned pages stay as they are and come back when the message is removed.
+`status` only reads, over SSH.
 
 The flag lives on the load balancers, not on the control node: if the control node dies while
 maintenance is on, the page stays up until `fab maintenance.off`.
@@ -19,17 +20,14 @@ import shlex
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import NamedTuple
 
-import jinja2
-
-from fleet import hosts
+from fleet import ansible, hosts, results
 from fleet.inventory import Inventory
 from fleet.settings import setting
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "nginx"
-PAGES = ("maintenance.html", "maintenance.json")
+PLAYBOOK = ansible.ROOT / "playbooks" / "maintenance.yml"
+PAGES = ("maintenance.html", "maintenance.json")  # what the role installs
 MAX_MESSAGE = 500
 
 
@@ -67,29 +65,14 @@ def check_message(message: str | None) -> str | None:
     return text
 
 
-def render(inv: Inventory, message: str) -> dict[str, str]:
-    """The pages for `message`, from the role's own templates: page name -> content."""
+def check_retry_after(inv: Inventory) -> int:
+    """nginx_maintenance_retry_after as seconds; refused before any host is touched."""
     raw = setting(inv, "nginx_maintenance_retry_after")
     try:
-        retry = int(raw)
+        return int(raw)
     except ValueError:
         raise MaintenanceError(f"nginx_maintenance_retry_after must be a number of seconds, "
                                f"got {raw!r}; nothing was changed") from None
-    context = {"nginx_maintenance_title": setting(inv, "nginx_maintenance_title"),
-               "nginx_maintenance_message": message, "nginx_maintenance_retry_after": retry}
-    # The template module's settings (trim_blocks); escaping is in the templates themselves,
-    # so the role's pages and these are escaped the same way.
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             keep_trailing_newline=True)
-    return {page: env.get_template(f"{page}.j2").render(context) for page in PAGES}
-
-
-def _write(path: str, content: str) -> str:
-    """Shell: write `content` to `path` atomically (a half-written page is never served)."""
-    partial, final = shlex.quote(f"{path}.partial"), shlex.quote(path)
-    return (f"printf '%s' {shlex.quote(content)} > {partial} && chmod 0644 {partial} && "
-            f"mv -f {partial} {final}")
 
 
 def _balancers(inv: Inventory) -> list[str]:
@@ -99,41 +82,37 @@ def _balancers(inv: Inventory) -> list[str]:
     return found
 
 
-def _apply(inv: Inventory, command: str, what: str, say: Callable[[str], None]) -> None:
-    results = hosts.run(inv, _balancers(inv), command)
-    for host, result in sorted(results.items()):
-        say(f"maintenance: {host}: {what if result.ok else 'FAILED'}")
-    failed = {h: r.stderr.strip()[-300:] for h, r in results.items() if not r.ok}
-    if failed:
-        raise MaintenanceError(f"could not switch maintenance {what.split()[-1]} on "
-                               + "; ".join(f"{h}: {e or 'no output'}" for h, e in failed.items()))
+def _switch(inv: Inventory, variables: dict, say: Callable[[str], None]) -> None:
+    """Run playbooks/maintenance.yml on every load balancer; say each one's outcome."""
+    balancers = _balancers(inv)
+    verb = variables["nginx_maintenance_switch"]
+    result = ansible.run_with_vars(PLAYBOOK, inv.path, variables, say=lambda _line: None)
+    failed = [h for h in balancers if h not in result.recap or not result.recap[h].healthy]
+    for host in balancers:
+        say(f"maintenance: {host}: {'FAILED' if host in failed else 'maintenance ' + verb}")
+    if result.ok:
+        return
+    reasons = {r.host: r.reason for r in result.results if isinstance(r, results.Failure)}
+    detail = "; ".join(f"{h}: {reasons.get(h) or 'unreachable or no answer'}" for h in failed)
+    if not detail:  # the play failed before any host ran (a bad variable, for one)
+        detail = "\n".join(line for line in result.output[-15:] if line.strip())
+    raise MaintenanceError(f"could not switch maintenance {verb} on {detail}")
 
 
 def switch_on(inv: Inventory, message: str | None = None,
               say: Callable[[str], None] = print) -> None:
     """Every load balancer serves the maintenance page (message first, then the flag)."""
     message = check_message(message)
-    where = paths(inv)
-    steps = [f"test -d {shlex.quote(where.directory)} || "
-             f"{{ echo 'no {where.directory}: provision the load balancer first' >&2; exit 1; }}"]
-    if message:
-        steps.append(f"mkdir -p {shlex.quote(where.message_dir)}")
-        steps += [_write(f"{where.message_dir}/{page}", content)
-                  for page, content in render(inv, message).items()]
-    else:
-        steps.append(f"rm -rf {shlex.quote(where.message_dir)}")
-    record = json.dumps({"by": f"{getpass.getuser()}@{socket.gethostname()}",
-                         "since": datetime.now(UTC).isoformat(timespec="seconds"),
-                         "message": message})
-    steps.append(_write(where.flag, record + "\n"))
-    _apply(inv, " && ".join(steps), "maintenance on", say)
+    check_retry_after(inv)
+    record = {"by": f"{getpass.getuser()}@{socket.gethostname()}",
+              "since": datetime.now(UTC).isoformat(timespec="seconds"), "message": message}
+    _switch(inv, {"nginx_maintenance_switch": "on", "nginx_maintenance_record": record,
+                  "nginx_maintenance_message_override": message or ""}, say)
 
 
 def switch_off(inv: Inventory, say: Callable[[str], None] = print) -> None:
     """Every load balancer passes requests to the app again (flag first, then the message)."""
-    where = paths(inv)
-    command = f"rm -f {shlex.quote(where.flag)} && rm -rf {shlex.quote(where.message_dir)}"
-    _apply(inv, command, "maintenance off", say)
+    _switch(inv, {"nginx_maintenance_switch": "off"}, say)
 
 
 def status(inv: Inventory) -> dict[str, str]:

@@ -86,17 +86,16 @@ def serving(inv: Inventory, ups: dict[str, dict[str, str]]) -> list[str]:
 
 
 def _on_load_balancers(inv: Inventory, action: str, address: str,
-                       timeout: float | None = None) -> list[str]:
-    command = f"{shlex.quote(_ctl(inv))} {action} {shlex.quote(address)}"
+                       timeout: float | None = None, say: Say = print) -> None:
+    """playbooks/node-upstream.yml: `action` (drain | enable) for `address` on every LB."""
+    variables = {"nginx_ctl_action": action, "nginx_ctl_address": address}
     if timeout is not None:
-        command += f" --timeout {timeout:g}"
-    results = hosts.run(inv, inv.hosts_of("loadbalancers"), command,
-                        timeout=(timeout or 60) + 30)
-    failed = {lb: (r.stderr or r.stdout).strip() for lb, r in results.items() if not r.ok}
-    if failed:
-        raise NodeError(f"{action} {address} failed on " + "; ".join(
-            f"{lb}: {why}" for lb, why in failed.items()))
-    return [f"{lb}: {r.stdout.strip()}" for lb, r in sorted(results.items())]
+        variables["nginx_ctl_timeout"] = f"{timeout:g}"
+    result = ansible.run_with_vars(PLAYBOOKS / "node-upstream.yml", inv.path, variables, say=say)
+    if not result.ok:
+        failed = ", ".join(result.failed_hosts) or ", ".join(inv.hosts_of("loadbalancers"))
+        raise NodeError(f"{action} {address} failed on {failed} (the play's output above says "
+                        "why)")
 
 
 def _require_app_host(inv: Inventory, host: str, action: str) -> None:
@@ -108,7 +107,7 @@ def _require_app_host(inv: Inventory, host: str, action: str) -> None:
 
 
 def drain(inv: Inventory, host: str, timeout: float | None = None, force: bool = False,
-          say: Say = print) -> list[str]:
+          say: Say = print) -> None:
     """Stop sending new requests to `host` and wait for the ones in flight (every LB)."""
     _require_app_host(inv, host, "node.drain")
     others = [h for h in serving(inv, upstreams(inv)) if h != host]
@@ -118,7 +117,7 @@ def drain(inv: Inventory, host: str, timeout: float | None = None, force: bool =
                         "enable another app host first (or pass --force); nothing was changed")
     say(f"node.drain: taking {host} out of {', '.join(inv.hosts_of('loadbalancers'))} and "
         "waiting for its in-flight requests")
-    return _on_load_balancers(inv, "drain", address_of(inv, host), timeout)
+    _on_load_balancers(inv, "drain", address_of(inv, host), timeout, say)
 
 
 def ready(inv: Inventory, host: str) -> str:
@@ -130,7 +129,7 @@ def ready(inv: Inventory, host: str) -> str:
     return (result.stdout or result.stderr).strip() or "no answer"
 
 
-def enable(inv: Inventory, host: str, say: Say = print) -> list[str]:
+def enable(inv: Inventory, host: str, say: Say = print) -> None:
     """Send requests to `host` again, once it passes /readyz."""
     _require_app_host(inv, host, "node.enable")
     answer = ready(inv, host)
@@ -139,7 +138,7 @@ def enable(inv: Inventory, host: str, say: Say = print) -> list[str]:
                         f"the load balancers; see `fab logs web --host {host}`")
     say(f"node.enable: {host} passes /readyz; putting it back into "
         f"{', '.join(inv.hosts_of('loadbalancers'))}")
-    return _on_load_balancers(inv, "enable", address_of(inv, host))
+    _on_load_balancers(inv, "enable", address_of(inv, host), say=say)
 
 
 # --- add and remove: locked, timed, audited --------------------------------------------------
@@ -345,8 +344,7 @@ def drain_host(env: str, host: str, timeout: float | None = None, force: bool = 
     _require_app_host(inv, host, "node.drain")
     outcome = NodeOutcome("node.drain", env, host, "-")
     with _locked(inv, outcome, say) as clock, clock.phase("drain", f"drain {host}"):
-        for line in drain(inv, host, timeout, force, say):
-            say(line)
+        drain(inv, host, timeout, force, say)
     return outcome
 
 
@@ -356,8 +354,7 @@ def enable_host(env: str, host: str, say: Say = print) -> NodeOutcome:
     _require_app_host(inv, host, "node.enable")
     outcome = NodeOutcome("node.enable", env, host, "-")
     with _locked(inv, outcome, say) as clock, clock.phase("enable", f"enable {host}"):
-        for line in enable(inv, host, say):
-            say(line)
+        enable(inv, host, say)
     return outcome
 
 
@@ -374,8 +371,7 @@ def remove(env: str, host: str, timeout: float | None = None, say: Say = print) 
     with _locked(inv, outcome, say) as clock:
         if is_app:
             with clock.phase("drain", f"take {host} out of every load balancer"):
-                for line in drain(inv, host, timeout, say=say):
-                    say(line)
+                drain(inv, host, timeout, say=say)
         with clock.phase("stop", f"stop {host}'s programs and keep them off at boot"):
             stopped = ansible.run_playbook(PLAYBOOKS / "node-stop.yml", inv.path, limit=host,
                                            say=say)
