@@ -14,13 +14,16 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from test_templates import _self_signed, render, resolve_defaults
 
+from fleet import inventory
 from fleet.ops import maintenance
 
 ALLOWED = "127.0.0.2"
@@ -177,3 +180,42 @@ def test_static_assets_are_served_during_maintenance(site, flag):
 def test_bad_messages_are_refused(message):
     with pytest.raises(maintenance.MaintenanceError, match="--message"):
         maintenance.check_message(message)
+
+
+def _local_balancer(tmp_path: Path, maintenance_dir: Path, flag_path: Path):
+    """An inventory whose one load balancer is this machine (a local connection, no sudo)."""
+    local = {"ansible_connection": "local", "ansible_become": False,
+             "ansible_python_interpreter": sys.executable}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "children": {"loadbalancers": {"hosts": {"localhost": local}}},
+        "vars": {"nginx_maintenance_dir": str(maintenance_dir),
+                 "nginx_maintenance_flag": str(flag_path)}}}))
+    return inventory.load(str(tmp_path))
+
+
+def test_the_play_switches_the_page_on_with_a_message_and_off(site, tmp_path):
+    """playbooks/maintenance.yml itself, run by fab's code, in front of the real nginx."""
+    inv = _local_balancer(tmp_path, site["dir"], site["flag"])
+    said: list[str] = []
+    try:
+        maintenance.switch_on(inv, "Upgrade <b>db</b> until 18:00", say=said.append)
+        assert said == ["maintenance: localhost: maintenance on"]
+        assert json.loads(site["flag"].read_text())["message"] == "Upgrade <b>db</b> until 18:00"
+        status, _, body = _get(site, "/", OUTSIDE)
+        assert status == 503
+        assert "Upgrade &lt;b&gt;db&lt;/b&gt; until 18:00" in body and "<b>" not in body
+        maintenance.switch_off(inv, say=said.append)
+        assert not site["flag"].exists() and not (site["dir"] / "message").exists()
+        assert _get(site, "/", OUTSIDE)[0] == 200
+    finally:
+        site["flag"].unlink(missing_ok=True)
+        shutil.rmtree(site["dir"] / "message", ignore_errors=True)
+
+
+def test_a_balancer_never_provisioned_is_refused_and_left_alone(tmp_path):
+    missing = tmp_path / "never-provisioned"
+    inv = _local_balancer(tmp_path, missing, missing / "maintenance.on")
+    with pytest.raises(maintenance.MaintenanceError,
+                       match=f"localhost: no {missing} on localhost: provision the load"):
+        maintenance.switch_on(inv, say=lambda _line: None)
+    assert not missing.exists()
