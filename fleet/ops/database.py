@@ -7,6 +7,11 @@ hold the deploy lock, so neither runs during a deploy, and leave an audit record
 a fresh backup first and names it, so a mistaken restore can itself be undone. The restore
 drill (`verify_backup`) loads the latest dump into a scratch database beside the live one and
 never touches the live one.
+
+What changes the db host is a play: playbooks/db-backup.yml, db-restore.yml and db-verify.yml
+(roles/mariadb backup_now, restore_now, verify_now), read back through fleet/results.py. The
+SSH calls here only read (list the dumps, check a checksum) or stage a copy for `fetch`; the
+dump, the names and the queries are checked here before any play starts.
 """
 
 from __future__ import annotations
