@@ -269,3 +269,15 @@ def test_a_failed_backup_names_the_scripts_error(fleet, tmp_path):
     assert lock.status(host("db1")) is None
     entry = _trail(host("db1"))[-1]
     assert (entry["action"], entry["ok"]) == ("db.backup", False)
+
+
+def test_the_restore_play_refuses_a_file_that_is_not_a_dump(fleet, tmp_path):
+    inv, _, _ = fleet
+    (tmp_path / "database.sql").write_text("the live data\n")
+    with pytest.raises(database.DatabaseError) as caught:
+        database._load(inv, "/etc/passwd", "/var/backups/mariadb/safety.sql.gz")
+    assert str(caught.value) == (
+        f"restoring /etc/passwd failed: /etc/passwd is not a dump in {tmp_path / 'backups'} "
+        "(NAME.sql.gz); nothing was restored; the database as it was is in "
+        "db1:/var/backups/mariadb/safety.sql.gz")
+    assert (tmp_path / "database.sql").read_text() == "the live data\n"
