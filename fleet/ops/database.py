@@ -7,6 +7,11 @@ hold the deploy lock, so neither runs during a deploy, and leave an audit record
 a fresh backup first and names it, so a mistaken restore can itself be undone. The restore
 drill (`verify_backup`) loads the latest dump into a scratch database beside the live one and
 never touches the live one.
+
+What changes the db host is a play: playbooks/db-backup.yml, db-restore.yml and db-verify.yml
+(roles/mariadb backup_now, restore_now, verify_now), read back through fleet/results.py. The
+SSH calls here only read (list the dumps, check a checksum) or stage a copy for `fetch`; the
+dump, the names and the queries are checked here before any play starts.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from fleet.ops.operation import Record, operation
 from fleet.settings import setting
 
 DEFAULT_VERIFY_QUERIES = ("SELECT 1", "SELECT version_num FROM alembic_version")
-# What a database (and so a scratch database) name may be: the drill builds SQL and sed
+# What a database (and so a scratch database) name may be: the drill's play builds SQL and sed
 # patterns from it.
 DB_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -110,13 +115,22 @@ def restore(inv: Inventory, path: str, say: Callable[[str], None] = print) -> st
         done.details["safety_backup"] = f"{host}:{safety}"
         say(f"db.restore: safety backup of the current database: {host}:{safety}")
         with clock.phase("restore", f"load {path} into the database"):
-            restore_cmd = f"gunzip -c {shlex.quote(path)} | mysql"
-            result = hosts.run(inv, [host], f"bash -o pipefail -c {shlex.quote(restore_cmd)}",
-                               timeout=3600)[host]
-            if not result.ok:
-                raise DatabaseError(f"restoring {path} failed: {result.stderr.strip()[-1000:]}; "
-                                    f"the database as it was is in {host}:{safety}")
+            _load(inv, path, safety)
     return safety
+
+
+def _load(inv: Inventory, path: str, safety: str) -> None:
+    """Run playbooks/db-restore.yml: load the dump at `path` into the database on the db host."""
+    host = db_host(inv)
+    result = ansible.run_with_vars(ansible.ROOT / "playbooks" / "db-restore.yml", inv.path,
+                                   {"mariadb_restore_dump": path}, say=lambda _line: None)
+    if result.ok:
+        return
+    reason = results.first_failure(result.results)
+    if reason is None:  # e.g. the host was unreachable: the play's last lines say why
+        reason = f"restoring {path} failed: " + "\n".join(
+            line for line in result.output[-15:] if line.strip())
+    raise DatabaseError(f"{reason}; the database as it was is in {host}:{safety}")
 
 
 # --- listing, off-host copies --------------------------------------------------------------
@@ -290,15 +304,14 @@ def verify_queries(inv: Inventory) -> list[str]:
     return [q.strip() for q in raw]
 
 
-def _mysql(database: str, sql: str) -> str:
-    return (f"mysql --batch --skip-column-names --database={shlex.quote(database)} "
-            f"-e {shlex.quote(sql)}")
-
-
 def verify_backup(inv: Inventory, path: str | None = None,
                   say: Callable[[str], None] = print) -> Drill:
     """Restore a dump (default: the latest) into a scratch database on the db host, run the
-    readiness queries against it, count the rows of every table, drop it."""
+    readiness queries against it, count the rows of every table, drop it.
+
+    The dump, the scratch database's name and the queries are chosen and checked here, before
+    anything runs on the host; playbooks/db-verify.yml does the drill and reports a `drill`
+    result (fleet/results.py)."""
     database = setting(inv, "mariadb_database")
     if not DB_NAME.fullmatch(database):
         raise DatabaseError(f"mariadb_database {database!r}: the drill supports names of "
@@ -317,65 +330,21 @@ def verify_backup(inv: Inventory, path: str | None = None,
     if chosen.checksum != "ok":
         check_sum(inv, chosen.path)  # raises with the reason
     scratch = f"{database}_verify_{time.strftime('%Y%m%d%H%M%S', time.gmtime())}"
-    drill = Drill(chosen.path, scratch)
-    runner = hosts.runner(inv, host)
+    say(f"db.verify-backup: {host}:{chosen.path} -> scratch database {scratch}")
+    return _drill(inv, chosen.path, scratch, queries)
 
-    def timed(name: str, command: str, timeout: float = 3600):
-        started = time.monotonic()
-        result = runner.run(command, timeout=timeout)
-        drill.seconds[name] = drill.seconds.get(name, 0.0) + time.monotonic() - started
-        return result
 
-    try:
-        say(f"db.verify-backup: {host}:{chosen.path} -> scratch database {scratch}")
-        # The dump names its database (it is made with --databases): its CREATE DATABASE and
-        # USE lines are dropped so it loads into the scratch database; a line that names any
-        # other database stops the drill before a statement runs.
-        expected = {f"USE `{database}`;"}
-        heads = timed("inspect", f"gunzip -c {shlex.quote(chosen.path)} | "
-                                 "grep -E '^(USE|CREATE DATABASE) ' || true")
-        lines = [line for line in heads.stdout.splitlines() if line.strip()]
-        strays = [line for line in lines if line not in expected
-                  and not re.fullmatch(rf"CREATE DATABASE .*`{database}`.*;", line)]
-        if not heads.ok or strays or f"USE `{database}`;" not in lines:
-            raise DatabaseError(f"{chosen.path} does not look like a dump of {database} alone "
-                                f"(found {lines[:4]}); nothing was restored")
-        created = timed("restore", f"mysql -e {shlex.quote(f'CREATE DATABASE `{scratch}`')}")
-        if not created.ok:
-            raise DatabaseError(f"cannot create {scratch}: {created.stderr.strip()}")
-        load = (f"gunzip -c {shlex.quote(chosen.path)} | sed -e '/^CREATE DATABASE /d' "
-                f"-e '/^USE `{database}`;$/d' | mysql --one-database {scratch}")
-        loaded = timed("restore", f"bash -o pipefail -c {shlex.quote(load)}")
-        if not loaded.ok:
-            raise DatabaseError(f"loading the dump failed: {loaded.stderr.strip()[-500:]}")
-        for query in queries:
-            answer = timed("queries", _mysql(scratch, query), timeout=600)
-            if not answer.ok:
-                drill.queries.append((query, "ERROR " + answer.stderr.strip()[-200:]))
-                drill.failure = f"readiness query failed on the restored copy: {query}"
-                continue
-            drill.queries.append((query, (answer.stdout.splitlines() or ["(no rows)"])[0]))
-        tables = timed("count", _mysql(scratch, (
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-            f"'{scratch}' AND table_type = 'BASE TABLE' ORDER BY table_name")))
-        names = [n for n in tables.stdout.splitlines() if n.strip()]
-        if names:
-            union = " UNION ALL ".join(
-                f"SELECT '{n.replace(chr(39), chr(39) * 2)}', COUNT(*) FROM "
-                f"`{n.replace('`', '``')}`" for n in names)
-            counted = timed("count", _mysql(scratch, union))
-            if not counted.ok:
-                raise DatabaseError(f"counting rows failed: {counted.stderr.strip()[-300:]}")
-            for line in counted.stdout.splitlines():
-                name, count = line.rsplit("\t", 1)
-                drill.rows[name] = int(count)
-        elif drill.failure is None:
-            drill.failure = "the restored copy has no tables"
-    except DatabaseError as exc:
-        drill.failure = str(exc)
-    finally:
-        dropped = timed("drop", f"mysql -e {shlex.quote(f'DROP DATABASE IF EXISTS `{scratch}`')}")
-        if not dropped.ok:
-            say(f"WARNING: could not drop {scratch} on {host}: {dropped.stderr.strip()}")
-        runner.close()
-    return drill
+def _drill(inv: Inventory, path: str, scratch: str, queries: list[str]) -> Drill:
+    """Run playbooks/db-verify.yml; the Drill its `drill` result describes."""
+    host = db_host(inv)
+    variables = {"mariadb_verify_dump": path, "mariadb_verify_scratch": scratch,
+                 "mariadb_verify_queries": queries}
+    result = ansible.run_with_vars(ansible.ROOT / "playbooks" / "db-verify.yml", inv.path,
+                                   variables, say=lambda _line: None)
+    found = results.last_drill(result.results)
+    if found is None:  # the play stopped before the drill (unreachable host, refused names)
+        reason = results.first_failure(result.results) or "\n".join(
+            line for line in result.output[-15:] if line.strip())
+        raise DatabaseError(f"the restore drill on {host} did not run: {reason}")
+    return Drill(path, scratch, queries=list(found.queries), rows=dict(found.rows),
+                 seconds=dict(found.seconds), failure=found.failure or None)

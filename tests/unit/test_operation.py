@@ -2,10 +2,10 @@
 
 Only the transport is faked: `hosts.runner` hands out local shells, one per host, whose state
 directory (/var/lib/flaskfleet: the lock, the audit trail) is a temporary directory. The lock,
-audit and database commands run in a real shell as they would on the host; the backup runs
-playbooks/db-backup.yml with ansible-playbook, db1 being this machine (a local connection). For
-db.restore the db host's programs are stand-ins: its backup script gzips a data file, `mysql`
-(first on PATH) loads stdin into it.
+audit and database commands run in a real shell as they would on the host; the backup and the
+restore run playbooks/db-backup.yml and db-restore.yml with ansible-playbook, db1 being this
+machine (a local connection). For db.restore the db host's programs are stand-ins: its backup
+script gzips a data file, `mysql` (first on PATH) loads stdin into it.
 """
 
 from __future__ import annotations
@@ -235,7 +235,11 @@ def test_a_failed_restore_is_audited_with_where_the_old_database_is(fleet, tmp_p
     dump = database.backup(inv, say=lambda _: None)
     with pytest.raises(database.DatabaseError, match="ERROR 1064") as caught:
         database.restore(inv, dump, say=lambda _: None)
-    assert "the database as it was is in db1:" in str(caught.value)
+    # The reason is the play's `failure` result (roles/mariadb restore_now), then the safety
+    # backup's place.
+    safety = max(p for p in (tmp_path / "backups").glob("*.sql.gz") if str(p) != dump)
+    assert str(caught.value) == (f"restoring {dump} failed: ERROR 1064 at line 1; "
+                                 f"the database as it was is in db1:{safety}")
     assert lock.status(host("db1")) is None
     entry = _trail(host("db1"))[-1]
     assert (entry["action"], entry["ok"], entry["failure"]) == (
@@ -265,3 +269,15 @@ def test_a_failed_backup_names_the_scripts_error(fleet, tmp_path):
     assert lock.status(host("db1")) is None
     entry = _trail(host("db1"))[-1]
     assert (entry["action"], entry["ok"]) == ("db.backup", False)
+
+
+def test_the_restore_play_refuses_a_file_that_is_not_a_dump(fleet, tmp_path):
+    inv, _, _ = fleet
+    (tmp_path / "database.sql").write_text("the live data\n")
+    with pytest.raises(database.DatabaseError) as caught:
+        database._load(inv, "/etc/passwd", "/var/backups/mariadb/safety.sql.gz")
+    assert str(caught.value) == (
+        f"restoring /etc/passwd failed: /etc/passwd is not a dump in {tmp_path / 'backups'} "
+        "(NAME.sql.gz); nothing was restored; the database as it was is in "
+        "db1:/var/backups/mariadb/safety.sql.gz")
+    assert (tmp_path / "database.sql").read_text() == "the live data\n"

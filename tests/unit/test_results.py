@@ -88,7 +88,53 @@ def test_a_file_of_an_unknown_kind_is_refused(tmp_path):
     with pytest.raises(results.ResultError) as caught:
         results.read(tmp_path)
     assert str(caught.value).startswith(f"{path}: not a result file")
-    assert "failure, backup, migration" in str(caught.value)
+    assert "failure, backup, migration, drill" in str(caught.value)
+
+
+DRILL = {"host": "db1", "dump": "/var/backups/mariadb/fleetapp-x.sql.gz",
+         "scratch": "fleetapp_verify_20260101000000",
+         "queries": [["SELECT 1", "1"], ["SELECT version_num FROM alembic_version", "ab12"]],
+         "rows": {"users": 3, "alembic_version": 1},
+         "seconds": {"inspect": 0.01, "restore": 2, "queries": 0.2, "count": 0.1, "drop": 0.05},
+         "failure": ""}
+
+
+def test_a_drill_is_read_back_with_its_lists_and_counts(tmp_path):
+    write(tmp_path, "drill", "db1", DRILL)
+    [drill] = results.read(tmp_path)
+    assert drill == results.Drill(
+        "db1", DRILL["dump"], DRILL["scratch"],
+        (("SELECT 1", "1"), ("SELECT version_num FROM alembic_version", "ab12")),
+        {"users": 3, "alembic_version": 1},
+        {"inspect": 0.01, "restore": 2, "queries": 0.2, "count": 0.1, "drop": 0.05}, "")
+    assert list(drill.seconds) == ["inspect", "restore", "queries", "count", "drop"]
+    assert results.last_drill([drill]) is drill and results.last_drill([]) is None
+
+
+@pytest.mark.parametrize("missing", sorted(DRILL))
+def test_a_drill_without_a_field_names_it(tmp_path, missing):
+    path = write(tmp_path, "drill", "db1", {k: v for k, v in DRILL.items() if k != missing})
+    with pytest.raises(results.ResultError) as caught:
+        results.read(tmp_path)
+    assert str(caught.value) == f"{path}: drill result has no field '{missing}'"
+
+
+@pytest.mark.parametrize(("name", "value", "wanted"), [
+    ("queries", [["SELECT 1"]], "a list of [query, answer] string pairs"),
+    ("queries", [["SELECT 1", 1]], "a list of [query, answer] string pairs"),
+    ("queries", {"SELECT 1": "1"}, "a list of [query, answer] string pairs"),
+    ("rows", {"users": "3"}, "an object of table names to row counts (integers)"),
+    ("rows", {"users": True}, "an object of table names to row counts (integers)"),
+    ("rows", [["users", 3]], "an object of table names to row counts (integers)"),
+    ("seconds", {"inspect": "0.1"}, "an object of step names to seconds (numbers)"),
+    ("failure", None, "a string"),
+])
+def test_a_drill_field_of_the_wrong_shape_is_named(tmp_path, name, value, wanted):
+    path = write(tmp_path, "drill", "db1", {**DRILL, name: value})
+    with pytest.raises(results.ResultError) as caught:
+        results.read(tmp_path)
+    assert str(caught.value).startswith(
+        f"{path}: drill result field '{name}' must be {wanted}, got ")
 
 
 def playbook(found) -> PlaybookResult:
