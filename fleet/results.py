@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 class ResultError(ValueError):
@@ -85,6 +85,7 @@ class Drill:
 
 
 Result = Failure | Backup | Migration | Drill
+R = TypeVar("R", Backup, Migration, Drill)
 SCHEMA: dict[str, type[Result]] = {"failure": Failure, "backup": Backup, "migration": Migration,
                                    "drill": Drill}
 
@@ -168,16 +169,7 @@ def first_failure(found: list[Result]) -> str | None:
     return next((r.reason for r in found if isinstance(r, Failure)), None)
 
 
-def last_backup(found: list[Result]) -> Backup | None:
-    backups = [r for r in found if isinstance(r, Backup)]
-    return backups[-1] if backups else None
-
-
-def last_migration(found: list[Result]) -> Migration | None:
-    migrations = [r for r in found if isinstance(r, Migration)]
-    return migrations[-1] if migrations else None
-
-
-def last_drill(found: list[Result]) -> Drill | None:
-    drills = [r for r in found if isinstance(r, Drill)]
-    return drills[-1] if drills else None
+def last(found: list[Result], kind: type[R]) -> R | None:
+    """The last result of `kind` (Backup, Migration, Drill) the play wrote, if any."""
+    of_kind = [r for r in found if isinstance(r, kind)]
+    return of_kind[-1] if of_kind else None

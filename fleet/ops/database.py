@@ -62,7 +62,7 @@ def _dump(inv: Inventory) -> str:
     host = db_host(inv)
     result = ansible.run_with_vars(ansible.ROOT / "playbooks" / "db-backup.yml", inv.path, {},
                                    say=lambda _line: None)
-    backup = results.last_backup(result.results)
+    backup = results.last(result.results, results.Backup)
     if not result.ok or backup is None:
         reason = results.first_failure(result.results)
         if reason is None:  # e.g. the host was unreachable: the play's last lines say why
@@ -341,7 +341,7 @@ def _drill(inv: Inventory, path: str, scratch: str, queries: list[str]) -> Drill
                  "mariadb_verify_queries": queries}
     result = ansible.run_with_vars(ansible.ROOT / "playbooks" / "db-verify.yml", inv.path,
                                    variables, say=lambda _line: None)
-    found = results.last_drill(result.results)
+    found = results.last(result.results, results.Drill)
     if found is None:  # the play stopped before the drill (unreachable host, refused names)
         reason = results.first_failure(result.results) or "\n".join(
             line for line in result.output[-15:] if line.strip())

@@ -146,8 +146,8 @@ def _playbook(name: str, inv: Inventory, variables: dict,
 def _from_results(result: ansible.PlaybookResult) -> tuple[str | None, str | None, str | None]:
     """What the plays wrote to fleet_results_dir (fleet/results.py): the first failure's
     reason, the backup as host:path, the migration as `before=X after=Y`."""
-    backup = results.last_backup(result.results)
-    migration = results.last_migration(result.results)
+    backup = results.last(result.results, results.Backup)
+    migration = results.last(result.results, results.Migration)
     return (results.first_failure(result.results), backup.where if backup else None,
             migration.text if migration else None)
 

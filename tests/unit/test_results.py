@@ -50,10 +50,20 @@ def test_documents_come_back_in_the_order_they_were_written(tmp_path):
     assert results.first_failure(results.read(tmp_path)) == "first"
 
 
+def test_last_picks_the_latest_of_its_kind_only(tmp_path):
+    write(tmp_path, "backup", "db1", {"host": "db1", "path": "/b/old.sql.gz"}, at=1_000)
+    write(tmp_path, "migration", "app1", {"host": "app1", "before": "a", "after": "b"}, at=2_000)
+    write(tmp_path, "backup", "db2", {"host": "db2", "path": "/b/new.sql.gz"}, at=3_000)
+    found = results.read(tmp_path)
+    assert results.last(found, results.Backup) == results.Backup("db2", "/b/new.sql.gz")
+    assert results.last(found, results.Migration) == results.Migration("app1", "a", "b")
+    assert results.last(found, results.Drill) is None
+
+
 def test_an_empty_directory_has_no_results(tmp_path):
     assert results.read(tmp_path) == []
     assert results.first_failure([]) is None
-    assert results.last_backup([]) is None and results.last_migration([]) is None
+    assert results.last([], results.Backup) is None and results.last([], results.Migration) is None
 
 
 def test_a_missing_field_names_the_field_the_kind_and_the_file(tmp_path):
@@ -108,7 +118,7 @@ def test_a_drill_is_read_back_with_its_lists_and_counts(tmp_path):
         {"users": 3, "alembic_version": 1},
         {"inspect": 0.01, "restore": 2, "queries": 0.2, "count": 0.1, "drop": 0.05}, "")
     assert list(drill.seconds) == ["inspect", "restore", "queries", "count", "drop"]
-    assert results.last_drill([drill]) is drill and results.last_drill([]) is None
+    assert results.last([drill], results.Drill) is drill and results.last([], results.Drill) is None
 
 
 @pytest.mark.parametrize("missing", sorted(DRILL))
