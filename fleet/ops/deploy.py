@@ -9,7 +9,9 @@ is released and the audit record written.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
+import shutil
 import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -119,17 +121,25 @@ RELEASE_ID = re.compile(r"\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
-    """The release's static directory, unpacked beside the archive (once) for publishing."""
-    target = art.path.parent / "static"
+    """The release's static directory, unpacked beside the archive (once) for publishing.
+
+    The unpacked copy is named after `static_dir`, so a reused (cached) artifact is checked
+    against this deploy's app_static_dir, never passed on a copy an earlier value left behind.
+    """
+    rel = static_dir.strip("/")
+    target = art.path.parent / f"static-{hashlib.sha256(rel.encode()).hexdigest()[:12]}"
     if (target / "manifest.json").is_file():
         return target
-    prefix = f"{art.release_id}/src/{static_dir.strip('/')}/"
-    partial = art.path.parent / "static.partial"
+    prefix = f"{art.release_id}/src/{rel}/"
+    partial = target.with_name(target.name + ".partial")
     with tarfile.open(art.path) as archive:
         members = [m for m in archive.getmembers() if m.isfile() and m.name.startswith(prefix)]
         if not any(m.name == prefix + "manifest.json" for m in members):
-            raise DeployError(f"the release has no {static_dir}/manifest.json "
-                              "(see docs/app-contract.md: static files are content-hashed)")
+            raise DeployError(f"pre-flight failed, nothing was changed: the release has no "
+                              f"{rel}/manifest.json: set app_static_dir to the app's static "
+                              "directory, relative to the app (see docs/app-contract.md: static "
+                              "files are content-hashed)")
+        shutil.rmtree(partial, ignore_errors=True)
         for member in members:
             dest = partial / member.name[len(prefix):]
             dest.parent.mkdir(parents=True, exist_ok=True)
