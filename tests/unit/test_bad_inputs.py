@@ -398,7 +398,7 @@ def test_a_wrong_static_dir_is_refused_even_when_the_artifact_is_reused(tmp_path
     """The artifact cache must not carry an earlier deploy's static check over (issue 16)."""
     monkeypatch.chdir(tmp_path)  # the artifact cache (.cache/artifacts) is this test's own
     app = tiny_app.make(tmp_path / "src")
-    deploy._static_of(artifact.build(app, say=quiet), tiny_app.STATIC_DIR)  # a good earlier run
+    deploy._static_of(artifact.build(app, say=quiet), tiny_app.STATIC_DIR, ".plain")  # earlier
     env = make_env(tmp_path)
     set_vars("group_vars/all/main.yml", app_static_dir="tinyapp/statics")(env)
     refused(lambda: deploy.deploy(str(env), app_dir=app, say=quiet), env, reached,

@@ -29,7 +29,7 @@ def make(root: Path, hashed: bool = True, requirements: str = "# no dependencies
     (app / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "tinyapp"\nversion = "0.1"\n'
-        '[tool.setuptools.package-data]\ntinyapp = ["static/**/*"]\n')
+        '[tool.setuptools]\npackages = ["tinyapp"]\n')
     (app / "requirements.txt").write_text(requirements)
     static = app / STATIC_DIR
     manifest = {}
