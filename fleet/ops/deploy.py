@@ -26,7 +26,7 @@ from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
-from fleet.settings import setting
+from fleet.settings import setting, setting_list
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -246,7 +246,9 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
             if not check:
                 _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
             try:
-                art = artifact.build(source, say=say)
+                art = artifact.build(source, say=say,
+                                     requirements=setting(inv, "app_requirements"),
+                                     extra=setting_list(inv, "app_extra_requirements"))
             except artifact.ArtifactError as exc:
                 raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
             outcome.release = art.release_id

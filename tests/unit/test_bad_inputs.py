@@ -405,6 +405,21 @@ def test_a_wrong_static_dir_is_refused_even_when_the_artifact_is_reused(tmp_path
             "app_static_dir", "tinyapp/statics")
 
 
+@pytest.mark.parametrize(("variables", "expected"), [
+    ({"app_extra_requirements": ["gunicorn>=27"]}, ["app_extra_requirements", "'gunicorn>=27'"]),
+    ({"app_requirements": "requirements-prod.txt"}, ["app_requirements",
+                                                     "requirements-prod.txt"]),
+])
+def test_bad_requirements_are_refused_before_any_host(tmp_path, reached, monkeypatch,
+                                                       variables, expected):
+    monkeypatch.chdir(tmp_path)  # the artifact cache (.cache/artifacts) is this test's own
+    app = tiny_app.make(tmp_path / "src")
+    env = make_env(tmp_path)
+    set_vars("group_vars/all/main.yml", **variables)(env)
+    refused(lambda: deploy.deploy(str(env), app_dir=app, say=quiet), env, reached, *expected)
+    assert not (tmp_path / ".cache").exists()
+
+
 @pytest.mark.parametrize("to", ["UNKNOWN", "20261121T101500Z", "../../etc"])
 def test_rollback_to_a_non_release_is_refused_before_any_host(tmp_path, reached, to):
     env = make_env(tmp_path)
