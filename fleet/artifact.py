@@ -5,7 +5,9 @@ is cached by the content of the app tree: building the same tree twice returns t
 release id included.
 
 Layout of `<release id>.tar.gz`:
-    manifest.json           release id, app name, git sha, python, checksums of every file
+    manifest.json           release id, app name, git sha, python, checksums of every file, and
+                            what hosts install: `requirements` (the app's file, app_requirements)
+                            and `extra_requirements` (app_extra_requirements the app lacks)
     src/                    the app project (pyproject, requirements, alembic.ini, package)
     wheels/                 the app's own wheel and every pinned dependency
 """
@@ -14,21 +16,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 CACHE_DIR = Path(".cache/artifacts")
 # Never shipped: local environments, caches, build litter.
 EXCLUDED_PARTS = {".venv", "venv", "__pycache__", ".pytest_cache", ".ruff_cache", "build", "dist",
                   ".coverage", "htmlcov", ".git", ".mypy_cache"}
 EXCLUDED_SUFFIXES = (".pyc", ".egg-info")
+# `name==version` or `name[extra,...]==version`: one exact version, nothing else.
+PINNED = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?"
+                    r"\s*===?\s*(?P<version>[A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
 
 class ArtifactError(RuntimeError):
@@ -57,9 +64,12 @@ def _shipped(root: Path) -> list[Path]:
     return files
 
 
-def content_hash(app_dir: Path, python: str) -> str:
-    """What decides whether a build can be reused: every shipped file and the target Python."""
+def content_hash(app_dir: Path, python: str, requirements: str = "requirements.txt",
+                 extra: Sequence[str] = ()) -> str:
+    """What decides whether a build can be reused: every shipped file, the target Python and
+    what the wheelhouse is built from (the requirements file and the extra requirements)."""
     digest = hashlib.sha256(python.encode())
+    digest.update("\0".join([requirements, *extra]).encode() + b"\0\0")
     for rel in _shipped(app_dir):
         digest.update(rel.as_posix().encode() + b"\0")
         digest.update((app_dir / rel).read_bytes() + b"\0")
@@ -81,18 +91,69 @@ def release_id(now: datetime, sha: str) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{sha}"
 
 
-def check_app_dir(app_dir: Path) -> None:
-    missing = [name for name in ("requirements.txt",) if not (app_dir / name).is_file()]
+def _normalised(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """The requirements file's pins: normalised name -> version (options and includes skipped)."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        req = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if req and not req.startswith("-") and (match := PINNED.fullmatch(req)):
+            pins[_normalised(match["name"])] = match["version"]
+    return pins
+
+
+def _requirements_file(app_dir: Path, requirements: str) -> Path | None:
+    """The app's requirements file, or None when app_requirements names none inside the app."""
+    rel = PurePosixPath(requirements)
+    if not requirements or rel.is_absolute() or ".." in rel.parts:
+        return None
+    path = app_dir / rel
+    return path if path.is_file() else None
+
+
+def check_app_dir(app_dir: Path, requirements: str = "requirements.txt",
+                  extra: Sequence[str] = ()) -> list[str]:
+    """Refuse an app the kit cannot build exactly; return the extra requirements it lacks.
+
+    Every requirement must be pinned with `==`: the app's file (app_requirements) and every
+    app_extra_requirements spec. An extra the app already pins at the same version is left out;
+    at another version the build is refused, naming both.
+    """
+    req_file = _requirements_file(app_dir, requirements)
+    missing = [] if req_file else [f"{requirements} (app_requirements)"]
     if not any((app_dir / n).is_file() for n in ("pyproject.toml", "setup.py")):
         missing.append("pyproject.toml (or setup.py)")
     if missing:
         raise ArtifactError(f"{app_dir} is not an app the kit can build: missing "
                             f"{', '.join(missing)} (see docs/app-contract.md)")
-    for line in (app_dir / "requirements.txt").read_text().splitlines():
+    for line in req_file.read_text().splitlines():
         req = line.split("#", 1)[0].strip()
         if req and not req.startswith("-") and "==" not in req:
-            raise ArtifactError(f"{app_dir}/requirements.txt: {req!r} is not pinned with '=='; "
-                                "the wheelhouse must be exact")
+            raise ArtifactError(f"{req_file}: {req!r} is not pinned with '=='; the wheelhouse "
+                                "must be exact (app_requirements names this file)")
+    return _extra_needed(req_file, extra)
+
+
+def _extra_needed(req_file: Path, extra: Sequence[str]) -> list[str]:
+    """The app_extra_requirements specs the app's own pins do not already cover."""
+    pins, needed = _pins(req_file), []
+    for spec in extra:
+        match = PINNED.fullmatch(str(spec).strip())
+        if match is None:
+            raise ArtifactError(f"app_extra_requirements: {spec!r} is not pinned as "
+                                "name==version; the wheelhouse must be exact")
+        name, version = _normalised(match["name"]), match["version"]
+        if name not in pins:
+            needed.append(str(spec).strip())
+        elif pins[name] != version:
+            raise ArtifactError(f"app_extra_requirements pins {spec!r} but {req_file} pins "
+                                f"{match['name']}=={pins[name]}: make them agree (set "
+                                "app_extra_requirements in the inventory, or change the app's pin)")
+    return needed
 
 
 def _sha256(path: Path) -> str:
@@ -100,15 +161,20 @@ def _sha256(path: Path) -> str:
 
 
 def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
-          say=print) -> Artifact:
-    """Build (or reuse) the release artifact of `app_dir` for hosts running `python`."""
+          say=print, requirements: str = "requirements.txt",
+          extra: Sequence[str] = ()) -> Artifact:
+    """Build (or reuse) the release artifact of `app_dir` for hosts running `python`.
+
+    The wheelhouse holds the pins of `requirements` (app_requirements, relative to the app)
+    and the `extra` specs (app_extra_requirements) the app does not pin itself.
+    """
     app_dir = app_dir.resolve()
-    check_app_dir(app_dir)
+    needed = check_app_dir(app_dir, requirements, extra)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != python:
         raise ArtifactError(f"hosts run Python {python} but the control node builds with "
                             f"{here}; build from a Python {python} environment")
-    key = content_hash(app_dir, python)
+    key = content_hash(app_dir, python, requirements, needed)
     slot = cache_dir / key
     if (slot / "manifest.json").is_file():
         manifest = json.loads((slot / "manifest.json").read_text())
@@ -127,8 +193,11 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
         pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
                "--wheel-dir", str(wheels)]
         jobs = [["--no-deps", str(src)]]
-        if _has_requirements(src / "requirements.txt"):
-            jobs.insert(0, ["-r", str(src / "requirements.txt")])
+        # One resolution for the app's pins and the extras, so they cannot disagree.
+        deps = (["-r", str(src / requirements)] if _has_requirements(src / requirements)
+                else []) + needed
+        if deps:
+            jobs.insert(0, deps)
         for args in jobs:
             run = subprocess.run(pip + args, capture_output=True, text=True)
             if run.returncode != 0:
@@ -148,6 +217,8 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": python,
             "app_wheel": app_wheels[0],
+            "requirements": f"src/{PurePosixPath(requirements)}",
+            "extra_requirements": needed,
             "archive": f"{rid}.tar.gz",
             "files": {f: _sha256(stage / f) for f in files},
         }

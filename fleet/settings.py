@@ -75,8 +75,8 @@ def _context(inv: Inventory, name: str, defaults: dict[str, Any]) -> dict[str, A
     return context
 
 
-def setting(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> str:
-    """The fleet-wide value of the kit variable `name`, as text (what commands and paths need)."""
+def _value(inv: Inventory, name: str, roles_dir: Path) -> Any:
+    """The fleet-wide value of `name`, rendered, in its own type."""
     defaults = role_defaults(roles_dir)
     known, _ = _raw(inv, name, defaults)
     if not known:
@@ -84,7 +84,19 @@ def setting(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> str:
                            "it and the inventory does not set it")
     context = _context(inv, name, defaults)
     try:
-        value = settle(context, strict=True)[name]
+        return settle(context, strict=True)[name]
     except jinja2.UndefinedError as exc:
         raise SettingError(f"{name} cannot be resolved: {exc.message}") from None
-    return str(value)
+
+
+def setting(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> str:
+    """The fleet-wide value of the kit variable `name`, as text (what commands and paths need)."""
+    return str(_value(inv, name, roles_dir))
+
+
+def setting_list(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> list[str]:
+    """The fleet-wide value of the list variable `name`, each element as text."""
+    value = _value(inv, name, roles_dir)
+    if not isinstance(value, list):
+        raise SettingError(f"{name} must be a list, not {value!r}")
+    return [str(item) for item in value]

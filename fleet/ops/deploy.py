@@ -9,21 +9,24 @@ is released and the audit record written.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import re
+import shutil
 import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, hosts, lock, phases, report, results
+from fleet import ansible, artifact, hosts, lock, phases, report, results, static
 from fleet.inventory import Inventory
 from fleet.ops import crashloop, hooks, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
-from fleet.settings import setting
+from fleet.settings import setting, setting_list
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = ansible.ROOT / "app"
@@ -118,22 +121,35 @@ def _reach(inv: Inventory, say: ansible.Say) -> None:
 RELEASE_ID = re.compile(r"\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def _static_of(art: artifact.Artifact, static_dir: str) -> Path:
-    """The release's static directory, unpacked beside the archive (once) for publishing."""
-    target = art.path.parent / "static"
-    if (target / "manifest.json").is_file():
+def _static_of(art: artifact.Artifact, static_dir: str, plain: str) -> Path:
+    """The release's static files as published (`files/`) and their list (`list.json`).
+
+    Prepared beside the archive once per app_static_dir and plain subdirectory (fleet/static.py):
+    the copy is named after both, so a reused (cached) artifact is checked against this
+    deploy's app_static_dir, never passed on a copy an earlier value left behind.
+    """
+    rel = static_dir.strip("/")
+    key = hashlib.sha256(f"{rel}\0{plain}".encode()).hexdigest()[:12]
+    target = art.path.parent / f"static-{key}"
+    if (target / "list.json").is_file():
         return target
-    prefix = f"{art.release_id}/src/{static_dir.strip('/')}/"
-    partial = art.path.parent / "static.partial"
+    prefix = f"{art.release_id}/src/{rel}/"
+    partial = target.with_name(target.name + ".partial")
     with tarfile.open(art.path) as archive:
         members = [m for m in archive.getmembers() if m.isfile() and m.name.startswith(prefix)]
-        if not any(m.name == prefix + "manifest.json" for m in members):
-            raise DeployError(f"the release has no {static_dir}/manifest.json "
-                              "(see docs/app-contract.md: static files are content-hashed)")
+        if not rel or not members:
+            raise DeployError(f"pre-flight failed, nothing was changed: app_static_dir "
+                              f"{static_dir!r} is not a directory of files in the release: set "
+                              "app_static_dir to the app's static directory, relative to the app "
+                              "(see docs/app-contract.md)")
+        shutil.rmtree(partial, ignore_errors=True)
         for member in members:
-            dest = partial / member.name[len(prefix):]
+            dest = partial / "unpacked" / member.name[len(prefix):]
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(archive.extractfile(member).read())
+    listed = static.arrange(partial / "unpacked", partial / "files", plain)
+    (partial / "list.json").write_text(json.dumps(listed, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(partial / "unpacked")
     partial.rename(target)
     return target
 
@@ -184,7 +200,7 @@ class Plan:
         return "\n".join(lines)
 
 
-def _plan(inv: Inventory, art: artifact.Artifact, static: Path, batch: int,
+def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
           extra: dict | None) -> Plan:
     before = releases.read(inv)
     unreadable = {h: s.error for h, s in before.items() if s.error}
@@ -192,7 +208,9 @@ def _plan(inv: Inventory, art: artifact.Artifact, static: Path, batch: int,
         raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
             f"{h}: {e}" for h, e in unreadable.items()))
     variables = {"deploy_release": art.release_id, "deploy_artifact": str(art.path.resolve()),
-                 "deploy_app_wheel": art.app_wheel, "deploy_static": str(static.resolve()),
+                 "deploy_app_wheel": art.app_wheel,
+                 "deploy_static": str((published / "files").resolve()),
+                 "deploy_static_list": str((published / "list.json").resolve()),
                  "deploy_batch": batch,
                  **(extra or {})}
     first = all(state.live is None for state in before.values())
@@ -228,11 +246,14 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
             if not check:
                 _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
             try:
-                art = artifact.build(source, say=say)
+                art = artifact.build(source, say=say,
+                                     requirements=setting(inv, "app_requirements"),
+                                     extra=setting_list(inv, "app_extra_requirements"))
             except artifact.ArtifactError as exc:
                 raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
             outcome.release = art.release_id
-            static = _static_of(art, setting(inv, "app_static_dir"))
+            published = _static_of(art, setting(inv, "app_static_dir"),
+                                   setting(inv, "nginx_static_plain_subdir"))
             _reach(inv, say)
             looping = crashloop.check(inv)
             if looping:
@@ -242,7 +263,7 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
                     + ". A rollout over a crash-looping program cannot tell a bad release from a "
                     "bad host: find the cause (`fab logs supervisor --host HOST`, `fab logs web`) "
                     "and fix it, or `fab rollback`, then deploy")
-            plan = _plan(inv, art, static, batch, extra_vars)
+            plan = _plan(inv, art, published, batch, extra_vars)
     say("\n" + plan.describe(batch))
     if check:
         holder = lock.status(hosts.runner(inv, lock_host(inv)))

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import tiny_app
 import tls_pair
 import yaml
 
-from fleet import ansible, hosts, inventory
+from fleet import ansible, artifact, hosts, inventory
 from fleet.ops import deploy, provision
 from fleet.sandbox import secrets
 from fleet.sandbox.containers import HostState, Sandbox
@@ -390,6 +391,33 @@ def test_an_app_that_cannot_be_built_is_refused_before_any_host(tmp_path, reache
     app.mkdir()
     refused(lambda: deploy.deploy(str(env), app_dir=app, say=quiet), env, reached,
             "requirements.txt", str(app))
+
+
+def test_a_wrong_static_dir_is_refused_even_when_the_artifact_is_reused(tmp_path, reached,
+                                                                        monkeypatch):
+    """The artifact cache must not carry an earlier deploy's static check over (issue 16)."""
+    monkeypatch.chdir(tmp_path)  # the artifact cache (.cache/artifacts) is this test's own
+    app = tiny_app.make(tmp_path / "src")
+    deploy._static_of(artifact.build(app, say=quiet), tiny_app.STATIC_DIR, ".plain")  # earlier
+    env = make_env(tmp_path)
+    set_vars("group_vars/all/main.yml", app_static_dir="tinyapp/statics")(env)
+    refused(lambda: deploy.deploy(str(env), app_dir=app, say=quiet), env, reached,
+            "app_static_dir", "tinyapp/statics")
+
+
+@pytest.mark.parametrize(("variables", "expected"), [
+    ({"app_extra_requirements": ["gunicorn>=27"]}, ["app_extra_requirements", "'gunicorn>=27'"]),
+    ({"app_requirements": "requirements-prod.txt"}, ["app_requirements",
+                                                     "requirements-prod.txt"]),
+])
+def test_bad_requirements_are_refused_before_any_host(tmp_path, reached, monkeypatch,
+                                                       variables, expected):
+    monkeypatch.chdir(tmp_path)  # the artifact cache (.cache/artifacts) is this test's own
+    app = tiny_app.make(tmp_path / "src")
+    env = make_env(tmp_path)
+    set_vars("group_vars/all/main.yml", **variables)(env)
+    refused(lambda: deploy.deploy(str(env), app_dir=app, say=quiet), env, reached, *expected)
+    assert not (tmp_path / ".cache").exists()
 
 
 @pytest.mark.parametrize("to", ["UNKNOWN", "20261121T101500Z", "../../etc"])

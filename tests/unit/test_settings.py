@@ -20,7 +20,7 @@ import yaml
 from fleet import inventory
 from fleet.ops import releases
 from fleet.remote import LocalRunner
-from fleet.settings import SettingError, role_defaults, setting
+from fleet.settings import SettingError, role_defaults, setting, setting_list
 
 DEFAULTS = {
     "demo_name": "shop",
@@ -132,3 +132,12 @@ def test_static_pruning_honours_an_overridden_lists_dir(tmp_path, monkeypatch):
     assert removed == {"loadbalancers1": ["app.111.css"]}
     assert plays == [{"prune_static_paths": {"loadbalancers1": [
         str(static / "app.111.css"), str(lists / "R1.json")]}}]
+
+
+def test_a_list_setting_keeps_its_elements(tmp_path):
+    assert setting_list(_env(tmp_path), "app_extra_requirements") == [
+        str(spec) for spec in role_defaults()["app_extra_requirements"]]
+    inv = _env(tmp_path / "b", {"app_extra_requirements": ["gunicorn==27.0.1"]})
+    assert setting_list(inv, "app_extra_requirements") == ["gunicorn==27.0.1"]
+    with pytest.raises(SettingError, match="app_name must be a list"):
+        setting_list(inv, "app_name")
