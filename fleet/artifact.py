@@ -239,17 +239,6 @@ def _has_requirements(path: Path) -> bool:
     return any(line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
 
 
-def checkout(ref: str, subdir: str, dest: Path, repo: Path = Path(".")) -> Path:
-    """Export `subdir` of git `ref` into `dest` (for `fab deploy --ref`); return the app dir."""
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref, "--",
-                              subdir], capture_output=True)
-    if archive.returncode != 0:
-        raise ArtifactError(f"git ref {ref!r}: {archive.stderr.decode().strip()}")
-    dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest / subdir
-
-
 def _is_app_wheel(wheel: str, src: Path) -> bool:
     """The app's wheel is the one whose distribution name matches the project's name."""
     name = _project_name(src)

@@ -19,17 +19,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fleet import ansible, artifact, hosts, lock, phases, report, results, static
+from fleet import ansible, app_source, artifact, hosts, lock, phases, report, results, static
 from fleet.inventory import Inventory
 from fleet.ops import crashloop, hooks, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
-from fleet.settings import setting, setting_list
+from fleet.settings import SettingError, setting, setting_list
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
-APP_DIR = ansible.ROOT / "app"
+APP_DIR = app_source.REFERENCE_APP
 
 
 class DeployError(RuntimeError):
@@ -217,11 +217,14 @@ def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
     return Plan(inv, art.release_id, variables, first, before)
 
 
-def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None,
+def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = None,
            batch: int = 1, check: bool = False, keep: int = releases.DEFAULT_KEEP,
            extra_vars: dict | None = None, say: ansible.Say = print,
            maintenance: bool = False, maintenance_message: str | None = None) -> Outcome:
-    """Build (or reuse) the release of `app_dir` (or git `ref`) and roll it out to `env`.
+    """Build (or reuse) the release of the app and roll it out to `env`.
+
+    The app is `app_dir` when given, else the inventory's `app_source` (fleet/app_source.py);
+    `ref` builds that git ref of it instead of the working tree.
 
     With `maintenance`, every load balancer serves the maintenance page from just before the
     migrations until the last app host has switched (for a migration that cannot run online).
@@ -235,14 +238,15 @@ def deploy(env: str = "sandbox", app_dir: Path = APP_DIR, ref: str | None = None
             # Everything that can fail without a host first: inventory, ref, build.
             inv = _preflight(env, say, check)
             _check_hooks(inv)
-            source = app_dir
-            if ref:
-                try:
-                    source = artifact.checkout(ref, app_dir.name, Path(tmp),
-                                               repo=app_dir.parent)
-                except artifact.ArtifactError as exc:
-                    raise DeployError(f"pre-flight failed, nothing was changed: --ref: {exc}"
-                                      ) from None
+            try:
+                chosen = (app_source.of(inv, ref) if app_dir is None else
+                          app_source.Source(str(app_dir), app_dir, None, ref or ""))
+                say(f"app: {chosen.describe()}")
+                source = app_source.fetch(chosen, Path(tmp))
+            except (app_source.SourceError, SettingError) as exc:
+                flag = "--ref: " if ref else ""
+                raise DeployError(f"pre-flight failed, nothing was changed: {flag}{exc}"
+                                  ) from None
             if not check:
                 _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
             try:

@@ -493,3 +493,29 @@ def test_generated_secrets_are_never_taken_for_placeholders(tmp_path):
     for _ in range(25):
         vault(**secrets.generate())(env)
         assert inventory.validate(inventory.load(str(env))) == []
+
+
+def test_an_app_source_that_is_not_a_directory_is_refused(tmp_path, reached):
+    env = make_env(tmp_path)
+    set_vars("group_vars/all/main.yml", app_source="../no-such-app")(env)
+    refused(lambda: deploy.deploy(str(env), say=quiet), env, reached,
+            "app_source '../no-such-app' is not a directory")
+
+
+def test_an_app_source_repository_that_cannot_be_cloned_is_refused(tmp_path, reached):
+    env = make_env(tmp_path)
+    set_vars("group_vars/all/main.yml", app_source=str(tmp_path / "gone.git"))(env)
+    refused(lambda: deploy.deploy(str(env), say=quiet), env, reached,
+            "app_source", "could not be cloned")
+
+
+def test_the_inventorys_app_source_is_the_app_that_is_built(tmp_path, reached, monkeypatch):
+    """The tiny app has no fleetapp/static: only building it (not the kit's app) fails so."""
+    monkeypatch.chdir(tmp_path)  # the artifact cache (.cache/artifacts) is this test's own
+    tiny_app.make(tmp_path / "apps")
+    env = make_env(tmp_path / "inventory")
+    set_vars("group_vars/all/main.yml", app_source="../../apps/tinyapp")(env)
+    said: list[str] = []
+    refused(lambda: deploy.deploy(str(env), say=said.append), env, reached,
+            "app_static_dir 'fleetapp/static'")
+    assert f"app: {(tmp_path / 'apps' / 'tinyapp').resolve()} (app_source)" in said
