@@ -43,12 +43,17 @@ integration: image ## Tests against real sandbox hosts
 	python3 -m fleet.apt integration
 	$(VENV)/bin/pytest -q tests/integration
 
+# Scenarios wait mostly on apt inside their containers, so three run at once; each one's log is
+# kept in .cache/molecule/ and printed when it fails.
+MOLECULE_JOBS ?= 3
+MOLECULE_ROLES ?= $(patsubst roles/%/molecule/default,%,$(wildcard roles/*/molecule/default))
 molecule: image ## Every role's molecule scenario (converge, idempotence, verify)
-	@set -e; for role in roles/*/; do \
-	  if [ -d "$$role/molecule/default" ]; then \
-	    echo "== molecule: $$role"; (cd "$$role" && molecule test); \
-	  fi; \
-	done
+	@mkdir -p .cache/molecule
+	@printf '%s\n' $(MOLECULE_ROLES) | xargs -P $(MOLECULE_JOBS) -I{} sh -c '\
+	  start=$$(date +%s); log=.cache/molecule/{}.log; \
+	  if (cd roles/{} && molecule test) > $$log 2>&1; then \
+	    echo "== molecule: {} passed in $$(( $$(date +%s) - start ))s"; \
+	  else echo "== molecule: {} FAILED (log: $$log)"; tail -80 $$log; exit 1; fi'
 
 test: lint unit app-test integration molecule ## Everything CI runs
 
