@@ -102,6 +102,8 @@ def inventory(
                 # Sandbox hosts get fresh host keys each time they are created.
                 "ansible_ssh_common_args":
                     "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                # The same for Mitogen's connections, which read this instead of the SSH args.
+                "ansible_host_key_checking": False,
                 "ansible_python_interpreter": "/usr/bin/python3",
                 **firewall,
             },
