@@ -106,13 +106,15 @@ def test_openssh_client_logs_in_with_the_key(address, key):
 
 
 def test_ansible_connects_with_the_kit_settings(address, key, tmp_path):
-    """The kit's ansible.cfg (pipelining, ControlMaster), become, and an SFTP file copy."""
+    """The kit's ansible.cfg (Mitogen over SSH), become, and a file copy."""
     ansible = str(Path(sys.executable).parent / "ansible")
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROLE.parents[1] / "ansible.cfg"),
            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path)}
     base = [ansible, "all", "-i", f"{address},", "-u", "fleet", "--private-key", key,
             "-e", "ansible_ssh_common_args='-o StrictHostKeyChecking=no "
                   "-o UserKnownHostsFile=/dev/null'",
+            # Mitogen (the kit's strategy) reads this instead of the SSH arguments above.
+            "-e", "ansible_host_key_checking=false",
             "-e", "ansible_ssh_transfer_method=sftp"]
     become = subprocess.run([*base, "-b", "-m", "ansible.builtin.command", "-a", "id -un"],
                             capture_output=True, text=True, env=env, timeout=120)
@@ -204,7 +206,8 @@ def test_a_run_that_would_lock_out_its_login_user_is_refused(host, address, key,
     run = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", f"{address},",
          "-u", "fleet", "--private-key", key, "-e", "ansible_ssh_common_args='-o "
-         "StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'", "-e", extra,
+         "StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'",
+         "-e", "ansible_host_key_checking=false", "-e", extra,
          str(playbook)], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode != 0
     assert named in run.stdout and "Nothing was changed" in run.stdout, run.stdout[-3000:]
