@@ -98,8 +98,8 @@ def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
     except provisioning.ProvisionError as exc:
         raise DeployError(str(exc)) from None
     problems = []
-    if len(inv.hosts_of("beat")) != 1:
-        problems.append(f"the beat group must have exactly one host, it has "
+    if len(inv.hosts_of("beat")) > 1:
+        problems.append(f"the beat group must have at most one host, it has "
                         f"{len(inv.hosts_of('beat'))}")
     for group in ("app", "loadbalancers", "db"):
         if not inv.hosts_of(group):
@@ -191,12 +191,15 @@ class Plan:
         mode = ("handover to a second gunicorn (single app host)" if len(apps) == 1
                 else f"drain, switch, gate, re-enable, {batch} host(s) at a time")
         workers = ", ".join(self.inv.hosts_of("workers", "beat"))
-        if self.first:
-            lines.append(f"3. first release: start workers and beat on {workers} first")
-        lines.append(f"{4 if self.first else 3}. switch {', '.join(apps)}: {mode}")
-        if not self.first:
-            lines.append(f"4. restart workers and beat on {workers} (warm shutdown)")
-        lines.append("5. audit, prune old releases and static files, release the lock")
+        steps = [f"switch {', '.join(apps)}: {mode}"]
+        if not workers:
+            steps.append("no Celery programs to restart: the workers and beat groups are empty")
+        elif self.first:
+            steps.insert(0, f"first release: start workers and beat on {workers} first")
+        else:
+            steps.append(f"restart workers and beat on {workers} (warm shutdown)")
+        steps.append("audit, prune old releases and static files, release the lock")
+        lines += [f"{number}. {step}" for number, step in enumerate(steps, start=3)]
         return "\n".join(lines)
 
 
@@ -349,6 +352,9 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
 
 
 def _workers(clock: Clock, plan: Plan) -> None:
+    if not plan.inv.hosts_of("workers", "beat"):
+        clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
+        return
     with clock.phase("workers", "switch workers and beat (warm shutdown)"):
         result = _playbook("release-workers.yml", plan.inv, plan.variables, clock.say)
         if not result.ok:
