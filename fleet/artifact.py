@@ -10,6 +10,10 @@ Layout of `<release id>.tar.gz`:
                             and `extra_requirements` (app_extra_requirements the app lacks)
     src/                    the app project (pyproject, requirements, alembic.ini, package)
     wheels/                 the app's own wheel and every pinned dependency
+
+An app is either a project (pyproject.toml or setup.py: it ships as its own wheel too) or a plain
+tree with a pinned requirements file and no packaging: then no app wheel is built
+(`app_wheel` is empty in the manifest) and hosts put the release's src/ on the venv's path.
 """
 
 from __future__ import annotations
@@ -50,7 +54,13 @@ class Artifact:
 
     @property
     def app_wheel(self) -> str:
-        return self.manifest["app_wheel"]
+        """The app's own wheel; empty for a plain tree (see the module docstring)."""
+        return self.manifest["app_wheel"] or ""
+
+
+def is_project(app_dir: Path) -> bool:
+    """Whether the app is packaged (built into a wheel) rather than a plain tree."""
+    return any((app_dir / n).is_file() for n in ("pyproject.toml", "setup.py"))
 
 
 def _shipped(root: Path) -> list[Path]:
@@ -124,12 +134,13 @@ def check_app_dir(app_dir: Path, requirements: str = "requirements.txt",
     at another version the build is refused, naming both.
     """
     req_file = _requirements_file(app_dir, requirements)
-    missing = [] if req_file else [f"{requirements} (app_requirements)"]
-    if not any((app_dir / n).is_file() for n in ("pyproject.toml", "setup.py")):
-        missing.append("pyproject.toml (or setup.py)")
-    if missing:
-        raise ArtifactError(f"{app_dir} is not an app the kit can build: missing "
-                            f"{', '.join(missing)} (see docs/app-contract.md)")
+    if req_file is None:
+        # A project may list its dependencies in pyproject alone, but the wheelhouse is built
+        # from one pinned file; a plain tree has nothing else to go by.
+        kind = "a project" if is_project(app_dir) else "a plain tree (no pyproject.toml)"
+        raise ArtifactError(f"{app_dir} is not an app the kit can build: it is {kind} and has "
+                            f"no {requirements} (app_requirements names the pinned requirements "
+                            "file; see docs/app-contract.md)")
     for line in req_file.read_text().splitlines():
         req = line.split("#", 1)[0].strip()
         if req and not req.startswith("-") and "==" not in req:
@@ -192,7 +203,8 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             shutil.copy2(app_dir / rel, src / rel)
         pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
                "--wheel-dir", str(wheels)]
-        jobs = [["--no-deps", str(src)]]
+        project = is_project(src)
+        jobs = [["--no-deps", str(src)]] if project else []
         # One resolution for the app's pins and the extras, so they cannot disagree.
         deps = (["-r", str(src / requirements)] if _has_requirements(src / requirements)
                 else []) + needed
@@ -205,8 +217,9 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
         # setuptools leaves build litter in the source copy; it must not ship.
         for litter in list(src.glob("*.egg-info")) + [src / "build"]:
             shutil.rmtree(litter, ignore_errors=True)
+        wheels.mkdir(parents=True, exist_ok=True)  # an app with no dependency at all
         known = {p.name for p in wheels.iterdir()}
-        app_wheels = [w for w in known if _is_app_wheel(w, src)]
+        app_wheels = [w for w in known if _is_app_wheel(w, src)] if project else [""]
         if len(app_wheels) != 1:
             raise ArtifactError(f"expected one wheel of the app itself, found {app_wheels}")
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
@@ -216,7 +229,7 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             "git_sha": rid.split("-", 1)[1],
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": python,
-            "app_wheel": app_wheels[0],
+            "app_wheel": app_wheels[0],  # empty: a plain tree, imported from src/
             "requirements": f"src/{PurePosixPath(requirements)}",
             "extra_requirements": needed,
             "archive": f"{rid}.tar.gz",

@@ -212,7 +212,7 @@ def _app_wheel(archive: Path) -> str:
     with tarfile.open(archive) as tar:
         member = next(m for m in tar.getmembers() if m.name.endswith("/manifest.json")
                       and m.name.count("/") == 1)
-        return json.load(tar.extractfile(member))["app_wheel"]
+        return json.load(tar.extractfile(member))["app_wheel"] or ""
 
 
 def _add_to_inventory(inv: Inventory, host: str, group: str, address: str | None,

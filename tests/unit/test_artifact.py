@@ -72,10 +72,12 @@ def test_unpinned_requirement_is_refused_naming_it(app_dir, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_dir_without_project_file_is_refused(tmp_path):
-    (tmp_path / "requirements.txt").write_text("")
-    with pytest.raises(artifact.ArtifactError, match="missing pyproject.toml"):
-        artifact.build(tmp_path, PYTHON, tmp_path / "cache", say=lambda _: None)
+def test_a_project_without_its_requirements_file_is_refused(app_dir, tmp_path):
+    # (A plain tree without pyproject.toml is buildable: tests/unit/test_requirements.py.)
+    (app_dir / "requirements.txt").unlink()
+    with pytest.raises(artifact.ArtifactError, match="it is a project and has no requirements"):
+        artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    assert not (tmp_path / "cache").exists()
 
 
 def test_other_host_python_is_refused(app_dir, tmp_path):

@@ -39,6 +39,14 @@ def _venv_command() -> str:
     return task["ansible.builtin.shell"]["cmd"]
 
 
+def _tree_path_command() -> str:
+    """The shell command of the role's 'Put the app's tree on the venv's path' task."""
+    tasks = yaml.safe_load((ROOT / "roles/app/tasks/release_install.yml").read_text())
+    block = next(t for t in tasks if t.get("name") == "Install the release")["block"]
+    task = next(t for t in block if t["name"] == "Put the app's tree on the venv's path")
+    return task["ansible.builtin.shell"]["cmd"]
+
+
 def _install_like_a_host(art: artifact.Artifact, releases: Path) -> Path:
     """Unpack the archive and run the role's venv command on it, as the install play does."""
     releases.mkdir()
@@ -55,6 +63,10 @@ def _install_like_a_host(art: artifact.Artifact, releases: Path) -> Path:
     run = subprocess.run(["/bin/bash", "-c", command.replace("\n", " ")], cwd=release,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+    if not art.app_wheel:  # the task's `when`: a plain tree has no wheel of its own
+        run = subprocess.run(["/bin/bash", "-c", _tree_path_command().replace("\n", " ")],
+                             cwd=release, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
     return release
 
 
@@ -137,3 +149,33 @@ def test_an_app_requirements_naming_no_file_of_the_app_is_refused(tmp_path, requ
         artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, requirements=requirements)
     assert "app_requirements" in str(refused.value)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_plain_tree_with_a_pinned_requirements_file_ships_without_a_wheel(tmp_path):
+    """No pyproject.toml, no setup.py: the tree ships as src/ and is imported from there."""
+    app = tiny_app.make(tmp_path)
+    (app / "pyproject.toml").unlink()
+    (app / "tinyapp" / "wsgi.py").write_text("from tinyapp import VERSION\napp = object()\n")
+    art = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=EXTRA)
+    assert art.app_wheel == "" and art.manifest["app_wheel"] == ""
+    assert "src/tinyapp/wsgi.py" in art.manifest["files"]
+    assert not any(f.startswith("wheels/tinyapp") for f in art.manifest["files"])
+    release = _install_like_a_host(art, tmp_path / "releases")
+    # From another directory, as a console script (celery, alembic) runs: the .pth finds it.
+    run = subprocess.run([release / "venv/bin/python", "-c",
+                          "import gunicorn, tinyapp.wsgi; print(tinyapp.wsgi.VERSION, "
+                          "tinyapp.__file__)"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    version, where = run.stdout.split()
+    assert version == "1" and where.startswith(str(release / "src")), run.stdout
+
+
+def test_a_directory_without_a_requirements_file_is_refused_naming_the_variable(tmp_path):
+    app = tiny_app.make(tmp_path)
+    (app / "pyproject.toml").unlink()
+    (app / "requirements.txt").unlink()
+    with pytest.raises(artifact.ArtifactError) as caught:
+        artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=EXTRA)
+    message = str(caught.value)
+    assert "plain tree" in message and "requirements.txt" in message
+    assert "app_requirements" in message
