@@ -1,8 +1,11 @@
 """`fab status`: one table of the whole fleet, read from every host at once.
 
 Per host: its groups, the live release, supervisord's programs, the state of the services its
-groups run, the app's readiness (app hosts, asked on the host itself) and what every load
-balancer does with it: up, drained, or failing (in the upstream but not answering /healthz).
+groups run, the app's readiness (app hosts, asked on the host itself, with the release its
+version path names when that differs from the live link) and what every load balancer does with
+it: up, drained, or failing. A load balancer keeps sending requests to a host that answers at
+all, so a 4xx on the health path is "up" with the code shown (the path is probably not the
+app's), and only no answer or a 5xx is "failing". An empty path is probed as `/`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,13 @@ PROBE = ("import sys, urllib.request\n"
          "    print(urllib.request.urlopen(sys.argv[1], timeout=3).status)\n"
          "except Exception as exc:\n"
          "    print(getattr(exc, 'code', 'down'))\n")
+# The release a host's version path names, or `-` (no answer, not JSON, no release field).
+VERSION_PROBE = ("import json, sys, urllib.request\n"
+                 "try:\n"
+                 "    body = urllib.request.urlopen(sys.argv[1], timeout=3).read()\n"
+                 "    print(json.loads(body).get('release') or '-')\n"
+                 "except Exception:\n"
+                 "    print('-')\n")
 
 
 @dataclass
@@ -33,6 +43,7 @@ class HostStatus:
     programs: dict[str, str] = field(default_factory=dict)
     services: dict[str, str] = field(default_factory=dict)
     ready: str = ""
+    serves: str | None = None  # the release the version path names, when it has one
     balancing: dict[str, str] = field(default_factory=dict)  # load balancer -> up/drained/...
 
 
@@ -41,13 +52,21 @@ def probe_command(url: str) -> str:
     return f"python3 -c {shlex.quote(PROBE)} {shlex.quote(url)}"
 
 
-def host_command(services: list[str], root: str, ready_url: str | None) -> str:
+def path_or_root(path: str | None) -> str:
+    return path or "/"
+
+
+def host_command(services: list[str], root: str, ready_url: str | None,
+                 version_url: str | None = None) -> str:
     parts = [releases.link_command("live", f"{shlex.quote(root)}/current")]
     parts += [f"printf 'svc:{s}=%s\\n' \"$(systemctl is-active {s})\"" for s in services]
     if "supervisor" in services:
         parts.append("supervisorctl status 2>/dev/null | awk '{print \"prog:\" $1 \"=\" $2}'")
     if ready_url:
         parts.append(f"printf 'ready=%s\\n' \"$({probe_command(ready_url)})\"")
+    if version_url:
+        version = f"python3 -c {shlex.quote(VERSION_PROBE)} {shlex.quote(version_url)}"
+        parts.append(f"printf 'serves=%s\\n' \"$({version})\"")
     return "; ".join(parts) + "; true"
 
 
@@ -70,9 +89,18 @@ def parse_host(state: HostStatus, output: str) -> None:
             state.programs[key[5:]] = value
         elif key == "ready":
             state.ready = "ready" if value == "200" else f"not ready ({value})"
+        elif key == "serves":
+            state.serves = None if value in ("", "-") else value
 
 
-def parse_lb(output: str) -> dict[str, str]:
+def _answer(code: str | None, path: str) -> str:
+    """What a load balancer makes of a probe's answer: it only stops at no answer or a 5xx."""
+    if code is None or not code.isdigit() or int(code) >= 500:
+        return f"failing ({code or 'no probe'})"
+    return "up" if code.startswith("2") else f"up ({code} on {path})"
+
+
+def parse_lb(output: str, health_path: str = "/healthz") -> dict[str, str]:
     """address -> up | drained | failing, from `flaskfleet-upstream list` and the probes."""
     probes: dict[str, str] = {}
     for line in output.splitlines():
@@ -85,7 +113,7 @@ def parse_lb(output: str) -> dict[str, str]:
         if state == "down":
             states[address] = "drained"
         else:
-            states[address] = "up" if probes.get(address) == "200" else "failing"
+            states[address] = _answer(probes.get(address), health_path)
     return states
 
 
@@ -98,9 +126,12 @@ def gather(inv: Inventory) -> list[HostStatus]:
     def command(host: str) -> str:
         services = sorted({SERVICES[g] for g in groups_of[host] if g in SERVICES})
         address = inv.hostvars[host].get("fleet_private_address", host)
-        ready_path = setting(inv, "app_ready_path")
-        ready = f"http://{address}:{port}{ready_path}" if host in apps else None
-        return host_command(services, root, ready)
+        if host not in apps:
+            return host_command(services, root, None)
+        ready = f"http://{address}:{port}{path_or_root(setting(inv, 'app_ready_path'))}"
+        version_path = setting(inv, "app_version_path")
+        version = f"http://{address}:{port}{version_path}" if version_path else None
+        return host_command(services, root, ready, version)
 
     outputs = hosts.each(inv, inv.hosts, lambda r: r.run(command(r.name), timeout=30))
     states = []
@@ -115,11 +146,11 @@ def gather(inv: Inventory) -> list[HostStatus]:
 
     address_of = {h: inv.hostvars[h].get("fleet_private_address", h) for h in apps}
     ctl = setting(inv, "nginx_upstream_ctl")
-    command_lb = lb_command(ctl, setting(inv, "app_health_path"),
-                            {a: port for a in address_of.values()})
+    health_path = path_or_root(setting(inv, "app_health_path"))
+    command_lb = lb_command(ctl, health_path, {a: port for a in address_of.values()})
     lb_out = hosts.run(inv, inv.hosts_of("loadbalancers"), command_lb, timeout=30)
     for lb, result in lb_out.items():
-        seen = parse_lb(result.stdout) if result.ok else {}
+        seen = parse_lb(result.stdout, health_path) if result.ok else {}
         for state in states:
             if state.host in apps:
                 state.balancing[lb] = seen.get(address_of[state.host],
@@ -140,7 +171,10 @@ def table(states: list[HostStatus], app_name: str = "fleetapp") -> str:
             continue
         services = " ".join(f"{name}:{state}" for name, state in sorted(s.services.items()))
         balancing = " ".join(f"{lb}:{v}" for lb, v in sorted(s.balancing.items()))
+        health = s.ready or "-"
+        if s.serves and s.serves != s.live:
+            health += f", serves {s.serves}"
         rows.append((s.host, ",".join(s.groups), s.live or "-", _programs(s.programs, app_name),
-                     services, s.ready or "-", balancing or "-"))
+                     services, health, balancing or "-"))
     return report.table(("host", "groups", "release", "programs", "services", "health",
                          "load balancers"), rows)

@@ -76,7 +76,13 @@ def test_parse_lb_up_drained_failing():
               "probe:10.0.0.5=503\n"
               "probe:10.0.0.6=down\n")
     assert parse_lb(output) == {"10.0.0.3": "up", "10.0.0.4": "drained",
-                                "10.0.0.5": "failing", "10.0.0.6": "failing"}
+                                "10.0.0.5": "failing (503)", "10.0.0.6": "failing (down)"}
+
+
+def test_parse_lb_a_host_that_answers_without_the_health_path_is_still_up():
+    # An app with no /healthz answers 404 there, and nginx still sends it every request.
+    assert parse_lb("10.0.0.3 8000 up\nprobe:10.0.0.3=404\n", "/healthz") == {
+        "10.0.0.3": "up (404 on /healthz)"}
 
 
 def test_parse_lb_drained_server_answering_is_still_drained():
@@ -84,7 +90,7 @@ def test_parse_lb_drained_server_answering_is_still_drained():
 
 
 def test_parse_lb_listed_but_not_probed_is_failing():
-    assert parse_lb("10.0.0.3 8000 up\n") == {"10.0.0.3": "failing"}
+    assert parse_lb("10.0.0.3 8000 up\n") == {"10.0.0.3": "failing (no probe)"}
 
 
 def test_parse_lb_probe_of_an_unlisted_server_is_ignored():
@@ -119,6 +125,14 @@ def test_table_with_an_unreachable_host():
     ]
 
 
+def test_table_names_a_served_release_that_is_not_the_live_one():
+    other = "20260202T000000Z-def5678"
+    app = HostStatus("app1", ["app"], live=RELEASE, ready="ready", serves=other)
+    same = HostStatus("app2", ["app"], live=RELEASE, ready="ready", serves=RELEASE)
+    assert [r[5] for r in rows(status.table([app, same]))] == [f"ready, serves {other}",
+                                                              "ready"]
+
+
 def test_table_shortens_programs_of_another_app_name():
     s = HostStatus("w1", ["workers"], programs={"shop-worker": "RUNNING"})
     assert rows(status.table([s], app_name="shop"))[0][3] == "worker:RUNNING"
@@ -129,10 +143,15 @@ def test_table_shortens_programs_of_another_app_name():
 
 class _Ready(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - the http.server API
-        code = 200 if self.path == "/readyz" else 503
+        body = b""
+        if self.path == "/version":
+            code, body = 200, b'{"release": "20260303T000000Z-served1", "host": "app1"}'
+        else:
+            code = 200 if self.path == "/readyz" else 503
         self.send_response(code)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass
@@ -156,8 +175,9 @@ def root(tmp_path):
     return root
 
 
-def run_host(services, root, ready_url):
-    result = LocalRunner().run(status.host_command(services, str(root), ready_url), timeout=30)
+def run_host(services, root, ready_url, version_url=None):
+    result = LocalRunner().run(status.host_command(services, str(root), ready_url, version_url),
+                               timeout=30)
     assert result.ok, result.stderr
     state = HostStatus("app1", ["app"])
     parse_host(state, result.stdout)
@@ -190,3 +210,13 @@ def test_real_host_command_reports_a_refused_connection(root, ready_server):
     port = ready_server.rsplit(":", 1)[1]
     _, s = run_host([], root, f"http://127.0.0.2:{port}/readyz")
     assert s.ready == "not ready (down)"
+
+
+def test_real_host_command_reads_the_release_the_version_path_names(root, ready_server):
+    _, s = run_host([], root, f"{ready_server}/readyz", f"{ready_server}/version")
+    assert (s.live, s.ready, s.serves) == (RELEASE, "ready", "20260303T000000Z-served1")
+
+
+def test_real_host_command_with_a_version_path_that_is_not_json(root, ready_server):
+    _, s = run_host([], root, f"{ready_server}/readyz", f"{ready_server}/readyz")
+    assert s.serves is None
