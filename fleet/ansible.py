@@ -1,8 +1,9 @@
 """Run Ansible from the kit: progress per task and host while it runs, a summary at the end.
 
 ansible-playbook's own output is passed through line by line (task banners and one line per
-host and task), the wall time of each task is measured from the banners, and the PLAY RECAP is
-parsed into per-host counts so callers can tell a no-op run (changed=0 everywhere) from one that
+host and task), the wall time of each task on each host is recorded by the kit's callback
+(playbooks/callback_plugins/fleet_task_times.py), and the PLAY RECAP is parsed into per-host
+counts so callers can tell a no-op run (changed=0 everywhere) from one that
 changed something.
 """
 
@@ -28,10 +29,7 @@ ANSIBLE_CFG = ROOT / "ansible.cfg"
 Say = Callable[[str], None]
 
 RECAP_LINE = re.compile(r"^(?P<host>\S+)\s*:\s*(?P<counts>(?:\w+=\d+\s*)+)$")
-TASK_BANNER = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?P<name>.+?)\]")
-PLAY_BANNER = re.compile(r"^PLAY \[(?P<name>.*)\]")
-RESULT_LINE = re.compile(
-    r"^(?:ok|changed|skipping|failed|fatal|unreachable|included): \[(?P<host>[^\]]+)\]")
+TIMES_CALLBACK = "fleet_task_times"
 ONE_LINE = re.compile(
     r"^(?P<host>\S+) \| (?P<status>[A-Z!]+)(?: \| rc=\d+)?(?: \|| =>|:)\s*(?P<rest>.*)$")
 
@@ -114,39 +112,20 @@ def environment() -> dict[str, str]:
     return env
 
 
-class _TaskClock:
-    """Wall time per task: each host's time between its results, attributed to the task.
-
-    The default callback prints a task's banner again before a result of another task, so
-    the last banner seen always names the task a result line belongs to, even with the free
-    strategy. A task's time is its slowest host's.
-    """
-
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-        self._task: str | None = None
-        self._last: dict[str, float] = {}
-        self._spent: dict[tuple[str, str], float] = {}
-        self._play_start = time.monotonic()
-
-    def line(self, line: str) -> None:
-        banner = TASK_BANNER.match(line)
-        if banner:
-            self._task = banner["name"]
-            return
-        if PLAY_BANNER.match(line):
-            self._play_start = time.monotonic()
-            self._last.clear()
-            return
-        result = RESULT_LINE.match(line)
-        if result and self._task:
-            now = time.monotonic()
-            host = result["host"]
-            spent = now - self._last.get(host, self._play_start)
-            self._last[host] = now
-            key = (self._task, host)
-            self._spent[key] = self._spent.get(key, 0.0) + spent
-            self.times[self._task] = max(self.times.get(self._task, 0.0), self._spent[key])
+def task_times(lines: Sequence[str]) -> dict[str, float]:
+    """Task name -> seconds, from the callback's JSON lines: a task's time is its slowest
+    host's (a task run twice on a host, a handler say, counts both runs)."""
+    spent: dict[tuple[str, str], float] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        key = (entry["task"], entry["host"])
+        spent[key] = spent.get(key, 0.0) + float(entry["seconds"])
+    times: dict[str, float] = {}
+    for (task, _host), seconds in spent.items():
+        times[task] = max(times.get(task, 0.0), seconds)
+    return times
 
 
 def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
@@ -159,21 +138,25 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
     if check:
         command += ["--check", "--diff"]
     command += list(extra_args)
-    clock = _TaskClock()
     captured: list[str] = []
     started = time.monotonic()
-    with subprocess.Popen(command, cwd=ROOT, env=environment(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.rstrip("\n")
-            captured.append(line)
-            clock.line(line)
-            if line.strip():
-                say(line)
-        returncode = process.wait()
+    with tempfile.NamedTemporaryFile("r", prefix="flaskfleet-times-", suffix=".jsonl") as times:
+        env = environment()
+        env["FLEET_TASK_TIMES"] = times.name
+        enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c.strip()]
+        env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join([*enabled, TIMES_CALLBACK])
+        with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, bufsize=1) as process:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                line = raw.rstrip("\n")
+                captured.append(line)
+                if line.strip():
+                    say(line)
+            returncode = process.wait()
+        measured = task_times(times.read().splitlines())
     return PlaybookResult(returncode=returncode, recap=parse_recap("\n".join(captured)),
-                          elapsed=time.monotonic() - started, task_times=clock.times,
+                          elapsed=time.monotonic() - started, task_times=measured,
                           output=captured)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -346,12 +347,39 @@ def test_ping_output_is_parsed():
     assert "No route to host" in status["app2"]
 
 
-def test_task_times_follow_banners():
-    clock = ansible._TaskClock()
-    for line in ["PLAY [p] ***", "TASK [common : Install] ***", "changed: [app1]",
-                 "TASK [common : Configure] ***", "ok: [app1]", "ok: [app2]"]:
-        clock.line(line)
-    assert set(clock.times) == {"common : Install", "common : Configure"}
+def test_task_times_are_the_slowest_hosts_and_add_up_repeats():
+    lines = ['{"task": "common : Install", "host": "app1", "seconds": 2.0}',
+             '{"task": "common : Install", "host": "app2", "seconds": 3.5}',
+             '{"task": "common : Reload", "host": "app1", "seconds": 1.0}',
+             '{"task": "common : Reload", "host": "app1", "seconds": 1.5}', ""]
+    assert ansible.task_times(lines) == {"common : Install": 3.5, "common : Reload": 2.5}
+
+
+@pytest.mark.parametrize("strategy", ["mitogen_linear", "mitogen_free"])
+def test_a_real_play_reports_each_tasks_time(tmp_path, strategy):
+    """The kit's callback times tasks under either strategy the playbooks use."""
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {
+        h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        for h in ("one", "two")}}}))
+    play = tmp_path / "play.yml"
+    play.write_text(f"""---
+- name: Time two tasks
+  hosts: all
+  gather_facts: false
+  strategy: {strategy}
+  tasks:
+    - name: Wait a little
+      ansible.builtin.command: sleep {{{{ 0.6 if inventory_hostname == 'two' else 0.1 }}}}
+      changed_when: false
+    - name: Say done
+      ansible.builtin.debug:
+        msg: done
+""")
+    result = ansible.run_playbook(play, tmp_path / "hosts.yml", say=lambda _: None)
+    assert result.ok, "\n".join(result.output[-30:])
+    assert set(result.task_times) == {"Wait a little", "Say done"}
+    assert result.task_times["Wait a little"] >= 0.6
+    assert result.task_times["Wait a little"] > result.task_times["Say done"]
 
 
 def test_production_example_lists_every_role_variable():
