@@ -184,8 +184,8 @@ def test_main_list_prints_what_status_parses(tmp_path, capsys):
     assert ctl.main(["list"]) == 0
     out = capsys.readouterr().out
     assert out == "10.0.0.3 8000 up\n10.0.0.4 8000 down\n10.0.0.30 8000 up\n"
-    assert status.parse_lb(out) == {"10.0.0.3": "failing", "10.0.0.4": "drained",
-                                    "10.0.0.30": "failing"}
+    assert status.parse_lb(out) == {"10.0.0.3": "failing (no probe)", "10.0.0.4": "drained",
+                                    "10.0.0.30": "failing (no probe)"}
 
 
 def test_main_refuses_an_unknown_address_and_changes_nothing(tmp_path):
@@ -249,4 +249,4 @@ def test_status_lb_command_runs_the_real_script(tmp_path):
     assert result.ok, result.stderr
     assert result.stderr == ""
     assert status.parse_lb(result.stdout) == {"127.0.0.1": "up", "127.0.0.2": "drained",
-                                              "127.0.0.3": "failing"}
+                                              "127.0.0.3": "failing (down)"}
