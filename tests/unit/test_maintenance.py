@@ -11,29 +11,21 @@ import http.client
 import http.server
 import json
 import shutil
-import socket
 import ssl
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
+import local_nginx
 import pytest
 import yaml
-from test_templates import _self_signed, render, resolve_defaults
+from test_templates import render
 
 from fleet import inventory
 from fleet.ops import maintenance
 
 ALLOWED = "127.0.0.2"
 OUTSIDE = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class _App(http.server.BaseHTTPRequestHandler):
@@ -52,51 +44,16 @@ class _App(http.server.BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """nginx with the kit's nginx.conf, upstream and site, in front of a stub app."""
-    assert shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), \
-        "nginx is not installed: run `make sysdeps`"
-    tmp = tmp_path_factory.mktemp("nginx")
-    for sub in ("conf.d", "log", "tmp", "static", "maintenance"):
-        (tmp / sub).mkdir()
     app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _App)
     threading.Thread(target=app.serve_forever, daemon=True).start()
-    cert, key = _self_signed(tmp)
-    https = _free_port()
-    ctx = resolve_defaults({
-        "nginx_conf_dir": str(tmp / "conf.d"), "nginx_log_dir": str(tmp / "log"),
-        "nginx_temp_dir": str(tmp / "tmp"), "nginx_static_root": str(tmp / "static"),
-        "nginx_maintenance_dir": str(tmp / "maintenance"),
-        "nginx_tls_certificate_path": str(cert), "nginx_tls_key_path": str(key),
-        "nginx_upstream_servers": ["127.0.0.1"], "nginx_upstream_drained": [],
-        "nginx_upstream_port": app.server_address[1],
-        "nginx_http_port": _free_port(), "nginx_https_port": https,
-        "nginx_maintenance_allow": [f"{ALLOWED}/32"],
-        "nginx_maintenance_message": "Back <soon> & \"safe\"",
-    })
-    # Root workers (files under pytest's private tmp) and a private pid file; no modules.
-    main = render("nginx/nginx.conf.j2", ctx).replace("user www-data;", "user root;").replace(
-        "pid /run/nginx.pid;", f"pid {tmp}/nginx.pid;").replace(
-        "include /etc/nginx/modules-enabled/*.conf;", "")
-    (tmp / "nginx.conf").write_text(main)
-    (tmp / "conf.d" / "up.conf").write_text(render("nginx/upstream.conf.j2", ctx))
-    (tmp / "conf.d" / "site.conf").write_text(render("nginx/site.conf.j2", ctx))
-    for page in maintenance.PAGES:  # what the role installs
-        (tmp / "maintenance" / page).write_text(render(f"nginx/{page}.j2", ctx))
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    process = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
-                                "-e", str(tmp / "log" / "error.log"), "-g", "daemon off;"],
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", https), timeout=0.5).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stderr.read()
-            time.sleep(0.1)
-    yield {"port": https, "flag": Path(ctx["nginx_maintenance_flag"]),
-           "dir": tmp / "maintenance", "ctx": ctx}
-    process.terminate()
-    process.wait(10)
+    running = local_nginx.start(
+        tmp_path_factory.mktemp("nginx"), app.server_address[1],
+        {"nginx_maintenance_allow": [f"{ALLOWED}/32"],
+         "nginx_maintenance_message": "Back <soon> & \"safe\""},
+        pages={page: f"nginx/{page}.j2" for page in maintenance.PAGES})  # what the role installs
+    yield {"port": running.port, "flag": Path(running.ctx["nginx_maintenance_flag"]),
+           "dir": running.dir / "maintenance", "ctx": running.ctx}
+    running.stop()
     app.shutdown()
 
 

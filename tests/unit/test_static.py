@@ -9,16 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+import local_nginx
 import pytest
 import tiny_app
-from test_maintenance import _free_port, _get
-from test_templates import _self_signed, render, resolve_defaults
+from test_maintenance import _get
 
 from fleet import artifact, static
 from fleet.ops import deploy, releases
@@ -141,42 +138,10 @@ def test_pruning_keeps_the_plain_files_of_kept_releases(tmp_path):
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory):
     """nginx with the kit's nginx.conf, upstream and site; the static root is `root`."""
-    assert shutil.which("nginx") or Path("/usr/sbin/nginx").exists(), \
-        "nginx is not installed: run `make sysdeps`"
-    tmp = tmp_path_factory.mktemp("nginx")
-    for sub in ("conf.d", "log", "tmp", "static", "maintenance"):
-        (tmp / sub).mkdir()
-    cert, key = _self_signed(tmp)
-    https = _free_port()
-    ctx = resolve_defaults({
-        "nginx_conf_dir": str(tmp / "conf.d"), "nginx_log_dir": str(tmp / "log"),
-        "nginx_temp_dir": str(tmp / "tmp"), "nginx_static_root": str(tmp / "static"),
-        "nginx_maintenance_dir": str(tmp / "maintenance"),
-        "nginx_tls_certificate_path": str(cert), "nginx_tls_key_path": str(key),
-        "nginx_upstream_servers": ["127.0.0.1"], "nginx_upstream_drained": [],
-        "nginx_upstream_port": _free_port(), "nginx_http_port": _free_port(),
-        "nginx_https_port": https, "nginx_static_plain_max_age": 120,
-    })
-    main = render("nginx/nginx.conf.j2", ctx).replace("user www-data;", "user root;").replace(
-        "pid /run/nginx.pid;", f"pid {tmp}/nginx.pid;").replace(
-        "include /etc/nginx/modules-enabled/*.conf;", "")
-    (tmp / "nginx.conf").write_text(main)
-    (tmp / "conf.d" / "up.conf").write_text(render("nginx/upstream.conf.j2", ctx))
-    (tmp / "conf.d" / "site.conf").write_text(render("nginx/site.conf.j2", ctx))
-    process = subprocess.Popen([shutil.which("nginx") or "/usr/sbin/nginx", "-p", str(tmp),
-                                "-c", str(tmp / "nginx.conf"), "-e", str(tmp / "log" / "error.log"),
-                                "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", https), timeout=0.5).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stderr.read()
-            time.sleep(0.1)
-    yield {"port": https, "root": tmp / "static"}
-    process.terminate()
-    process.wait(10)
+    running = local_nginx.start(tmp_path_factory.mktemp("nginx"), local_nginx.free_port(),
+                                {"nginx_static_plain_max_age": 120})
+    yield {"port": running.port, "root": running.dir / "static"}
+    running.stop()
 
 
 def _publish(nginx, tmp_path: Path, hashed: bool) -> None:
