@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from fleet import app_rules
+
 ROOT = Path(__file__).resolve().parents[1]
 INVENTORY_ROOT = ROOT / "inventory"
 ROLES_DIR = ROOT / "roles"
@@ -734,7 +736,7 @@ def validate(inv: Inventory, specs: Mapping[str, Mapping[str, Any]] | None = Non
     _check_relations(inv, role_defaults(), found)
     missing = _check_secrets(inv, examples, found)
     inv.warnings = _unknown_variables(inv, specs)
-    return problems + found.lines() + missing
+    return problems + found.lines() + missing + app_rules.problems(inv)
 
 
 def check(env: str, root: Path = INVENTORY_ROOT) -> Inventory:

@@ -190,11 +190,12 @@ class Plan:
         workers = ", ".join(self.inv.hosts_of("workers", "beat"))
         steps = [f"switch {', '.join(apps)}: {mode}"]
         if not workers:
-            steps.append("no Celery programs to restart: the workers and beat groups are empty")
-        elif self.first:
-            steps.insert(0, f"first release: start workers and beat on {workers} first")
+            steps.insert(0, "no programs to restart (app_programs): the workers and beat groups "
+                            "are empty")
         else:
-            steps.append(f"restart workers and beat on {workers} (warm shutdown)")
+            steps.insert(0, f"restart the programs (app_programs) on {workers} (warm shutdown); "
+                            "one that does not stay up stops the deploy before any app host "
+                            "switches")
         steps.append("audit, prune old releases and static files, release the lock")
         lines += [f"{number}. {step}" for number, step in enumerate(steps, start=3)]
         return "\n".join(lines)
@@ -329,8 +330,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
             raise DeployError(f"the migrations of {plan.release} failed on {where} (output "
                               f"above); no host was switched, every host still runs its "
                               f"release; {backup}")
-    if plan.first:
-        _workers(clock, plan)
+    _workers(clock, plan)
     with clock.phase("switch", "roll the app hosts over"):
         result = _playbook("release-switch.yml", inv, variables, clock.say)
         if not result.ok:
@@ -338,8 +338,6 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                               f"switching failed on {', '.join(result.failed_hosts)}")
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
-    if not plan.first:
-        _workers(clock, plan)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
         outcome.pruned = releases.prune(inv, keep, say=clock.say)
         kept = {r for state in releases.read(inv).values() for r in state.installed}
@@ -352,12 +350,14 @@ def _workers(clock: Clock, plan: Plan) -> None:
     if not plan.inv.hosts_of("workers", "beat"):
         clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
         return
-    with clock.phase("workers", "switch workers and beat (warm shutdown)"):
+    with clock.phase("workers", "switch workers and beat, restart app_programs (warm shutdown)"):
         result = _playbook("release-workers.yml", plan.inv, plan.variables, clock.say)
         if not result.ok:
-            raise DeployError(f"restarting the Celery programs on "
-                              f"{', '.join(result.failed_hosts)} failed (output above); "
-                              f"see `fab logs worker --host HOST`")
+            # The failure result names the program and says where each host is now.
+            reason = _from_results(result)[0]
+            raise DeployError(reason or f"restarting the programs (app_programs) on "
+                                        f"{', '.join(result.failed_hosts)} failed (output above); "
+                                        f"see `fab logs worker --host HOST`")
 
 
 def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,

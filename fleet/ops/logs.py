@@ -19,8 +19,9 @@ class LogSource:
 SOURCES = {
     "web": LogSource(("app",), "tail -n {lines} /var/log/{app}/gunicorn.log"),
     "handover": LogSource(("app",), "tail -n {lines} /var/log/{app}/gunicorn-handover.log"),
-    "worker": LogSource(("workers",), "tail -n {lines} /var/log/{app}/{app}-worker-*.log"),
-    "beat": LogSource(("beat",), "tail -n {lines} /var/log/{app}/{app}-beat.log"),
+    # Every app_programs log of the host (worker, beat, an RQ worker...): <app>-<name>*.log.
+    "worker": LogSource(("workers",), "tail -n {lines} /var/log/{app}/{app}-*.log"),
+    "beat": LogSource(("beat",), "tail -n {lines} /var/log/{app}/{app}-*.log"),
     "migrations": LogSource(("app",), "tail -n {lines} /var/log/{app}/migrations.log "
                                       "2>/dev/null || echo '(no migration ran on this host)'"),
     "supervisor": LogSource(("app", "workers", "beat"),

@@ -11,7 +11,8 @@ before any client uses it and forget the old one only after every client has mov
 3. switch:  the app hosts restart one at a time through the deploy's own path
             (playbooks/release-switch.yml on the live release: drain from every load balancer,
             restart gunicorn, gate on /readyz, back in) — or the handover with one app host.
-4. workers: Celery worker and beat restart on the live release (playbooks/release-workers.yml).
+4. workers: the app programs (app_programs) restart on the live release
+            (playbooks/release-workers.yml).
 5. finish:  the old values are dropped from the store, and the servers accept only the new ones.
 
 The whole run holds the deploy lock and leaves an audit record. If it stops half-way, the
@@ -116,9 +117,9 @@ def _phases(clock: Clock, inv: Inventory, store: vault.Store, done: Rollout,
             with clock.phase("switch", "restart the app hosts one at a time (drain, gate)"):
                 _run(PLAYBOOKS / "release-switch.yml", inv, variables, say,
                      "restarting the app hosts")
-            with clock.phase("workers", "restart workers and beat (warm shutdown)"):
+            with clock.phase("workers", "restart app_programs on workers and beat (warm shutdown)"):
                 _run(PLAYBOOKS / "release-workers.yml", inv, variables, say,
-                     "restarting the Celery programs")
+                     "restarting the programs (app_programs)")
         else:
             say("no release is deployed: no program runs, the env files are all it takes")
     except RolloutError as exc:

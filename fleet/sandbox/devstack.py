@@ -267,10 +267,12 @@ def render(dev_dir: Path = DEV_DIR, app_dir: Path = APP_DIR,
     tag = f"{IMAGE_REPOSITORY}:{_recipe_hash(build, base_image)}"
 
     web = program_command(render_template("app/gunicorn.supervisor.conf.j2", v))
-    worker = program_command(render_template("celery/worker.supervisor.conf.j2", v))
-    beat = program_command(render_template("celery/beat.supervisor.conf.j2", v))
+    programs = {entry["name"]: program_command(render_template(
+        "celery/program.supervisor.conf.j2", {**v, "celery_program": entry}))
+        for entry in v["app_programs"]}
     compose = compose_spec(v, tag, config.resolve(), app_dir.resolve(),
-                           {"web": [*web, "--reload"], "worker": worker, "beat": beat})
+                           {"web": [*web, "--reload"], "worker": programs["worker"],
+                            "beat": programs["beat"]})
     stamp_configs(compose, config.resolve())
     compose_file = dev_dir / "compose.yml"
     _write(compose_file, "# Rendered by fleet/sandbox/devstack.py (`fab dev.up`); do not edit.\n"

@@ -402,14 +402,15 @@ def test_a_deploy_without_celery_plans_no_worker_step(tmp_path, secrets_file, fi
               files=secrets_file)
     described = _plan(tmp_path, first).describe(batch=1)
     assert "workers and beat groups are empty" in described
-    assert "start workers" not in described and "restart workers" not in described
+    assert "restart the programs" not in described
     assert described.splitlines()[-1].startswith("5. audit")
 
 
 def test_a_deploy_with_celery_plans_the_worker_step(tmp_path, secrets_file):
     write_env(tmp_path, files=secrets_file)
     described = _plan(tmp_path, first=False).describe(batch=1)
-    assert "4. restart workers and beat on worker1 (warm shutdown)" in described
+    assert "3. restart the programs (app_programs) on worker1 (warm shutdown)" in described
+    assert "4. switch app1, app2" in described
 
 
 def test_the_workers_phase_runs_no_play_without_workers(tmp_path, secrets_file, monkeypatch):

@@ -78,6 +78,7 @@ def context(tmp_path) -> dict[str, Any]:
                         "log": "gunicorn.log"},
         "nginx_upstream_drained": [],
         "celery_autostart": True,
+        "celery_program": {"name": "worker", "group": "workers", "command": "rq worker"},
         "nginx_tls_mode": "self_signed",
     })
 
@@ -207,6 +208,49 @@ def test_env_file_follows_the_inventory_mapping(context):
     assert "OTHER_APP_DSN=x" in text and "EXTRA=1" in text
 
 
+@pytest.mark.parametrize(("preset", "names"), [
+    ("common", {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
+                "CELERY_RESULT_BACKEND"}),
+    ("flask", {"FLASK_SECRET_KEY", "FLASK_SQLALCHEMY_DATABASE_URI", "FLASK_DATABASE_URL",
+               "FLASK_REDIS_URL", "FLASK_CELERY_BROKER_URL", "FLASK_CELERY_RESULT_BACKEND"}),
+])
+def test_an_env_preset_maps_the_kit_values_to_the_apps_names(tmp_path, preset, names):
+    ctx = resolve_defaults({"app_env_preset": preset, "app_env_file": str(tmp_path / "app.env")})
+    Path(ctx["app_env_file"]).write_text(render("app/app.env.j2", ctx))
+    values = _sourced_env(Path(ctx["app_env_file"]))
+    assert names <= set(values) and not any(n.startswith("FLEETAPP_") for n in values)
+    secret = next(n for n in names if n.endswith("SECRET_KEY"))
+    assert values[secret] == TRICKY
+    database = next(n for n in names if n.endswith(("DATABASE_URL", "DATABASE_URI")))
+    assert values[database].startswith("mysql+pymysql://fleetapp:")
+    assert set(ctx["app_migrate_env"]) <= names
+    assert all(v.startswith("mysql+pymysql://fleetapp_migrate:")
+               for v in ctx["app_migrate_env"].values())
+
+
+def test_the_migration_run_gets_the_migration_url_under_the_apps_name(tmp_path):
+    release = tmp_path / "releases" / "20260101T000000Z-abc1234"
+    (release / "venv" / "bin").mkdir(parents=True)
+    ctx = resolve_defaults({"app_env_preset": "common", "app_env_file": str(tmp_path / "app.env"),
+                            "app_migrate_env_file": str(tmp_path / "migrate.env"),
+                            "app_current_dir": str(tmp_path / "current")})
+    Path(ctx["app_current_dir"]).symlink_to(release)
+    Path(ctx["app_env_file"]).write_text(render("app/app.env.j2", ctx))
+    Path(ctx["app_migrate_env_file"]).write_text(render(
+        "app/app.env.j2", {**ctx, "app_env_file_values": ctx["app_migrate_env"]}))
+    wrapper = tmp_path / "run"
+    wrapper.write_text(render("app/run.sh.j2", ctx))
+
+    def database_user(**env: str) -> str:
+        url = subprocess.run(["sh", str(wrapper), "sh", "-c", 'echo "$DATABASE_URL"'],
+                             capture_output=True, text=True, check=True,
+                             env={"PATH": os.environ["PATH"], **env}).stdout.strip()
+        return url.split("//", 1)[1].split(":", 1)[0]
+
+    assert database_user() == "fleetapp"
+    assert database_user(FLEET_MIGRATING="1") == "fleetapp_migrate"
+
+
 def test_gunicorn_config_is_python_with_the_env(context, tmp_path):
     env_file = Path(context["app_env_file"])
     env_file.write_text(render("app/app.env.j2", context))
@@ -235,13 +279,37 @@ def test_gunicorn_program_stops_gracefully(context):
     assert program["user"] == "fleetapp"
 
 
+def _app_program(context, entry):
+    return _program(render("celery/program.supervisor.conf.j2",
+                           {**context, "celery_program": entry, "celery_autostart": False}))
+
+
 def test_celery_programs(context):
-    worker = _program(render("celery/worker.supervisor.conf.j2", context))
+    worker_entry, beat_entry = context["app_programs"]
+    worker = _app_program(context, worker_entry)
     assert "--hostname fleetapp-worker-%(process_num)d@%%h" in worker["command"]
     assert int(worker["stopwaitsecs"]) >= 60
-    beat = _program(render("celery/beat.supervisor.conf.j2", context))
+    assert worker["process_name"] == "%(program_name)s-%(process_num)d"
+    beat = _app_program(context, beat_entry)
     assert "--schedule /srv/fleetapp/shared/beat/celerybeat-schedule" in beat["command"]
     assert beat["user"] == "fleetapp"
+    assert "process_name" not in beat and beat["stdout_logfile"].endswith("%(program_name)s.log")
+
+
+def test_an_app_without_celery_has_no_programs_by_default():
+    assert resolve_defaults({"app_celery": ""})["app_programs"] == []
+
+
+def test_any_program_is_rendered_from_its_entry(context):
+    rq = _app_program(context, {"name": "rq-worker", "group": "workers",
+                                "command": "rq worker high", "numprocs": 3, "stopwaitsecs": 90,
+                                "startsecs": 2})
+    assert rq["command"] == "/usr/local/bin/fleetapp-run rq worker high"
+    assert (rq["numprocs"], rq["stopwaitsecs"], rq["startsecs"]) == ("3", "90", "2")
+    assert rq["stdout_logfile"].endswith("%(program_name)s-%(process_num)d.log")
+    plain = _app_program(context, {"name": "mailer", "group": "beat",
+                                   "command": "python -m mailer"})
+    assert (plain["stopwaitsecs"], plain["startsecs"], plain["user"]) == ("60", "10", "fleetapp")
 
 
 def test_run_wrapper_enters_the_live_release(context, tmp_path):

@@ -160,11 +160,11 @@ def test_supervisord_sandbox_has_only_known_options(context, tmp_path):
 
 
 @pytest.mark.parametrize("template", [
-    "app/gunicorn.supervisor.conf.j2", "celery/worker.supervisor.conf.j2",
-    "celery/beat.supervisor.conf.j2"])
+    "app/gunicorn.supervisor.conf.j2", "celery/program.supervisor.conf.j2"])
 def test_programs_run_unprivileged_with_a_private_umask(context, template):
     ctx = {**context, "app_program": {"name": "fleetapp-web", "port": 8000, "autostart": False,
-                                      "log": "gunicorn.log"}, "celery_autostart": False}
+                                      "log": "gunicorn.log"}, "celery_autostart": False,
+           "celery_program": {"name": "worker", "group": "workers", "command": "rq worker"}}
     parser = configparser.RawConfigParser(inline_comment_prefixes=(";",))
     parser.read_string(render(template, ctx))
     (section,) = [s for s in parser.sections() if s.startswith("program:")]
