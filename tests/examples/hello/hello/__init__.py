@@ -17,7 +17,10 @@ def create_app(test_config=None):
     else:
         app.config.from_mapping(test_config)
 
-    os.makedirs(app.instance_path, exist_ok=True)
+    try:
+        os.makedirs(app.instance_path)
+    except OSError:
+        pass
 
     db.init_app(app)
     app.register_blueprint(views.bp)
