@@ -56,6 +56,7 @@ PRESET_FALLBACK = {
               "FLASK_REDIS_URL", "FLASK_CELERY_BROKER_URL", "FLASK_CELERY_RESULT_BACKEND"),
 }
 CELERY_WORKER_ONLY = "{{ celery_programs | selectattr('name', 'equalto', 'worker') | list }}"
+BROKER = "{{ app_broker_url }}"
 RQ_PROGRAMS = [{"name": "rq-worker", "group": "workers", "command": "rq worker"}]
 
 
@@ -410,9 +411,16 @@ def _workers(scan: Scan, app_dir: Path, modules: list[_Module]) -> None:
         evidence = "`" + uses_rq[0].strip() + "`" if uses_rq else "rq in the requirements"
         scan.add("app_celery", "", "no Celery app; an RQ app instead")
         scan.add("app_programs", RQ_PROGRAMS, f"RQ: {evidence}; `rq worker` on the workers")
-        scan.add("app_extra_env", {"RQ_REDIS_URL": "{{ app_broker_url }}"},
-                 "`rq worker` reads its Redis from RQ_REDIS_URL; it must be the Redis the app "
-                 "enqueues on")
+        extra = {"RQ_REDIS_URL": BROKER}
+        why = "`rq worker` reads its Redis from RQ_REDIS_URL: the broker DB (no eviction)"
+        # The app enqueues on the Redis it reads itself; the presets point that at the cache
+        # DB, where the worker would never look (and eviction could drop queued jobs).
+        app_redis = sorted(set(ENV_READ.findall(code)) & {"REDIS_URL", "FLASK_REDIS_URL"})
+        if app_redis:
+            extra.update(dict.fromkeys(app_redis, BROKER))
+            why += (f"; {', '.join(app_redis)} too, which the app enqueues on, so both name "
+                    "the same Redis")
+        scan.add("app_extra_env", extra, why)
         return
     scan.add("app_celery", "", "no `Celery(` object and no rq found")
     scan.add("app_programs", [], "no background worker found")
@@ -515,7 +523,7 @@ def _sqlite(scan: Scan, modules: list[_Module]) -> None:
                 f"{module.path}: the default database URL is SQLite. The kit refuses SQLite on "
                 "a fleet of more than one host: set the database URL variable (the preset's "
                 "DATABASE_URL or FLASK_DATABASE_URL / FLASK_SQLALCHEMY_DATABASE_URI) to "
-                "MariaDB, as app_env_preset does")
+                "MariaDB, as app_env_preset does.")
             return
 
 
@@ -554,7 +562,7 @@ def scan(app_dir: Path, name: str | None = None,
                         f"({len(modules)} Python files read)")
     result = Scan(app_dir)
     result.add("app_name", app_name(app_dir, name),
-               "--name" if name is not None else f"the directory's name ({app_dir.name})")
+               f"--name {name}" if name is not None else f"the directory's name ({app_dir.name})")
     rel, why, sure = _requirements(app_dir)
     result.add("app_requirements", rel, why, sure)
     result.add("app_wsgi", target.wsgi, target.why)
