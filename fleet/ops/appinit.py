@@ -9,6 +9,7 @@ settle it. Nothing is written when the app cannot be read or the environment exi
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,10 @@ from fleet.inventory import INVENTORY_ROOT, inventory_dir, shown
 from fleet.ops import environments
 
 APP_VARS = Path("group_vars") / "all" / "app.yml"
+# The example's settings file also names the reference app's contract; read after app.yml (the
+# files of a group_vars directory are merged in name order), it would undo every guess.
+MAIN_VARS = Path("group_vars") / "all" / "main.yml"
+TOP_LEVEL_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*:")
 # The order app.yml lists the guesses in: the contract's, as docs/app-contract.md gives it.
 ORDER = ("app_name", "app_source", "app_requirements", "app_wsgi", "app_migrate_command",
          "app_migrate_status_command", "app_migrate_once", "app_celery", "app_programs",
@@ -135,6 +140,19 @@ def _extra_env(values: dict[str, str], unmapped: list[str]) -> str:
     return "\n".join(lines)
 
 
+def without_settings(text: str, names: set[str]) -> str:
+    """`text` (a YAML file of top-level scalars) without the lines that set one of `names`."""
+    kept = []
+    for line in text.splitlines(keepends=True):
+        match = TOP_LEVEL_KEY.match(line)
+        if match and match[1] in names:
+            continue
+        if line.startswith("# The app ("):
+            line = "# The app's contract is in app.yml beside this file (`fab init` wrote it).\n"
+        kept.append(line)
+    return "".join(kept)
+
+
 def init(app_dir: Path, env: str | None = None, name: str | None = None,
          root: Path = INVENTORY_ROOT) -> Initialised:
     """Scan `app_dir`, create the environment (default: named after the app), write app.yml."""
@@ -155,6 +173,9 @@ def init(app_dir: Path, env: str | None = None, name: str | None = None,
     except environments.EnvError as exc:
         raise InitError(str(exc)) from None
     created.env = env  # the next steps name it as the operator did, a path included
+    main = created.path / MAIN_VARS
+    if main.is_file():
+        main.write_text(without_settings(main.read_text(), set(yaml.safe_load(text))))
     target = created.path / APP_VARS
     target.write_text(text)
     return Initialised(created, scan, target)
