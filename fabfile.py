@@ -16,8 +16,8 @@ from invoke import Collection, Exit
 from fleet import audit as audit_trail
 from fleet import hosts, inventory, report, settings
 from fleet import lock as deploy_lock
+from fleet.ops import appinit, database, logs, nodes, releases
 from fleet.ops import apprun as app_commands
-from fleet.ops import database, logs, nodes, releases
 from fleet.ops import deploy as deploying
 from fleet.ops import environments as scaffolding
 from fleet.ops import maintenance as maintenance_mode
@@ -573,6 +573,27 @@ def env_new(c, name, from_=scaffolding.EXAMPLE_ENV):
     print("\n".join(created.next_steps()))
 
 
+@task(name="init", help={"app_dir": "the app's directory (its Python files are read, never run)",
+                         "env": "the new environment: a name under inventory/ or a path "
+                                "(default: the app's name)",
+                         "name": "app_name (default: the directory's name, lowercased)"})
+def init_(c, app_dir, env=None, name=None):
+    """Read an app's files and write a new environment whose app.yml holds the guessed contract."""
+    try:
+        done = appinit.init(Path(app_dir), env=env, name=name)
+    except appinit.InitError as exc:
+        raise Exit(f"init: {exc}") from None
+    print(report.table(("variable", "value", "why"), done.rows()))
+    for notice in done.scan.notices:
+        print(f"init: note: {notice}")
+    if done.scan.unmapped:
+        print("init: the app reads variables no preset sets (listed under app_extra_env): "
+              + ", ".join(done.scan.unmapped))
+    print(f"init: created {inventory.shown(done.created.path)}; wrote "
+          f"{inventory.shown(done.app_vars)}")
+    print("\n".join(done.next_steps()))
+
+
 _PASSWORD_HELP = f"vault password file (default: ${secret_store.PASSWORD_ENV})"
 
 
@@ -640,6 +661,7 @@ def _rollout(env: str, password_file: str | None) -> None:
 
 
 ns = Collection()
+ns.add_task(init_, name="init")
 ns.add_task(provision)
 ns.add_task(verify)
 ns.add_task(deploy)

@@ -82,10 +82,11 @@ def check_name(env: str) -> str:
     return env
 
 
-def new(env: str, source: str = EXAMPLE_ENV, root: Path = INVENTORY_ROOT) -> Created:
-    """Create inventory/<env>/ from `source`; refuse a bad name or an existing environment."""
+def new(env: str, source: str = EXAMPLE_ENV, root: Path = INVENTORY_ROOT,
+        path: Path | None = None) -> Created:
+    """Create inventory/<env>/ (or `path`) from `source`; refuse a bad name or an existing one."""
     check_name(env)
-    target = inventory_dir(env, root)
+    target = inventory_dir(env, root) if path is None else path
     if target.exists():
         raise EnvError(f"environment {env!r} already exists: {target}; nothing was "
                                 "changed")
