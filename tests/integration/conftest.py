@@ -35,12 +35,13 @@ def fleet_sandbox() -> Sandbox:
 
 # Modules share the sandbox and build on each other: bare hosts first, then provisioning,
 # then what needs a provisioned fleet, then what needs a deployed one.
-# test_devstack needs no sandbox and runs first; test_browser needs a deployed fleet.
+# test_devstack needs no sandbox and runs first; test_browser needs a deployed fleet;
+# test_examples replaces the reference app with other apps, so it comes last.
 MODULE_ORDER = ["test_devstack", "test_sandbox", "test_provision", "test_app_live", "test_deploy",
                 "test_browser", "test_hooks",
                 "test_maintenance", "test_backups",
                 "test_secrets_rotation", "test_nodes",
-                "test_drills", "test_single_host"]
+                "test_drills", "test_single_host", "test_examples"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
