@@ -141,7 +141,7 @@ def test_an_extra_the_app_pins_otherwise_is_refused_naming_both(tmp_path):
 
 
 @pytest.mark.parametrize("requirements", ["requirements-prod.txt", "../requirements.txt",
-                                          "/etc/hostname", ""])
+                                          "/etc/hostname", "deps.toml"])
 def test_an_app_requirements_naming_no_file_of_the_app_is_refused(tmp_path, requirements):
     app = tiny_app.make(tmp_path)
     (tmp_path / "requirements.txt").write_text("")  # beside the app: outside it
