@@ -129,12 +129,17 @@ def _normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pins(path: Path) -> dict[str, str]:
-    """The requirements file's pins: normalised name -> version (options and includes skipped)."""
+def _pins(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, str]:
+    """The requirements file's pins: normalised name -> version, with those of the files it
+    includes (`-r`) or constrains with (`-c`), as pip reads them; other options skipped."""
     pins = {}
     for line in path.read_text().splitlines():
         req = line.split("#", 1)[0].split(";", 1)[0].strip()
-        if req and not req.startswith("-") and (match := PINNED.fullmatch(req)):
+        include = re.fullmatch(r"(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", req)
+        if include and (nested := (path.parent / include[1]).resolve()) not in seen:
+            if nested.is_file():
+                pins.update(_pins(nested, seen | {path.resolve()}))
+        elif req and not req.startswith("-") and (match := PINNED.fullmatch(req)):
             pins[_normalised(match["name"])] = match["version"]
     return pins
 
@@ -410,7 +415,7 @@ def _same_version(a: str, b: str) -> bool:
         return a == b
 
 
-def unpinned(wheels: Path, pins: Pins, needed: Sequence[str], app_wheel: str) -> list[str]:
+def _unpinned(wheels: Path, pins: Pins, needed: Sequence[str], app_wheel: str) -> list[str]:
     """Why each wheel pip put in the wheelhouse that the app did not pin at that version is
     there: one sentence per package, naming it, what pip resolved and the file to pin it in."""
     allowed = dict(pins.versions)
@@ -505,7 +510,7 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
         app_wheels = [w for w in known if _is_app_wheel(w, src)] if project else [""]
         if len(app_wheels) != 1:
             raise ArtifactError(f"expected one wheel of the app itself, found {app_wheels}")
-        floated = unpinned(wheels, pins, needed, app_wheels[0])
+        floated = _unpinned(wheels, pins, needed, app_wheels[0])
         _floated(floated, allow_unpinned, say)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         manifest = {

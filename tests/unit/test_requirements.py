@@ -410,3 +410,11 @@ def test_the_reference_app_pins_everything_its_wheelhouse_holds(tmp_path):
                          requirements=role_defaults()["app_requirements"], extra=EXTRA)
     assert art.manifest["requirements"] == "src/requirements.txt"
     assert art.manifest["unpinned"] == [] and art.manifest["extra_requirements"] == []
+
+
+def test_pins_of_an_included_requirements_file_count(tmp_path):
+    app = tiny_app.make(tmp_path, requirements=f"-r base.txt\n{DATEUTIL}\n")
+    (app / "base.txt").write_text("--constraint pins.txt\n-r requirements.txt\n")
+    (app / "pins.txt").write_text(f"{SIX}\n")
+    assert artifact.read_pins(app).versions == {"python-dateutil": "2.9.0.post0",
+                                                "six": "1.17.0"}
