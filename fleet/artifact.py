@@ -6,10 +6,19 @@ release id included.
 
 Layout of `<release id>.tar.gz`:
     manifest.json           release id, app name, git sha, python, checksums of every file, and
-                            what hosts install: `requirements` (the app's file, app_requirements)
-                            and `extra_requirements` (app_extra_requirements the app lacks)
+                            what hosts install: `requirements` (the pinned file, see below) and
+                            `extra_requirements` (app_extra_requirements the app lacks);
+                            `requirements_source` names the app's file the pins came from
+    requirements.lock.txt   only when the pins come from a lock file or pyproject.toml: the
+                            pinned list written by the build, which `requirements` then names
     src/                    the app project (pyproject, requirements, alembic.ini, package)
-    wheels/                 the app's own wheel and every pinned dependency
+    wheels/                 the app's own wheel and every pinned dependency, nothing else
+
+The pins come from app_requirements: a requirements file (installed as it is), a lock file
+(pylock.toml, uv.lock, poetry.lock) or pyproject.toml's `==`-pinned [project] dependencies;
+empty, the first of REQUIREMENTS_SEARCH the app has. After pip has built the wheelhouse, every
+wheel in it must be one the app pinned, at that version, or an app_extra_requirements spec:
+pip never quietly chooses a version for the hosts.
 
 An app is either a project (pyproject.toml or setup.py: it ships as its own wheel too) or a plain
 tree with a pinned requirements file and no packaging: then no app wheel is built
@@ -18,6 +27,8 @@ tree with a pinned requirements file and no packaging: then no app wheel is buil
 
 from __future__ import annotations
 
+import contextlib
+import email.parser
 import hashlib
 import json
 import re
@@ -27,10 +38,16 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 CACHE_DIR = Path(".cache/artifacts")
 # Never shipped: local environments, caches, build litter.
@@ -40,6 +57,12 @@ EXCLUDED_SUFFIXES = (".pyc", ".egg-info")
 # `name==version` or `name[extra,...]==version`: one exact version, nothing else.
 PINNED = re.compile(r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?"
                     r"\s*===?\s*(?P<version>[A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+# Where the pins come from when app_requirements is empty: the first of these the app has.
+REQUIREMENTS_SEARCH = ("requirements.txt", "pylock.toml", "uv.lock", "poetry.lock",
+                       "pyproject.toml")
+# Written by the build, at the artifact's root, when the pins come from a lock file or
+# pyproject.toml: the one pinned list hosts install.
+GENERATED_REQUIREMENTS = "requirements.lock.txt"
 
 
 class ArtifactError(RuntimeError):
@@ -77,7 +100,7 @@ def _shipped(root: Path) -> list[Path]:
 def content_hash(app_dir: Path, python: str, requirements: str = "requirements.txt",
                  extra: Sequence[str] = ()) -> str:
     """What decides whether a build can be reused: every shipped file, the target Python and
-    what the wheelhouse is built from (the requirements file and the extra requirements)."""
+    what the wheelhouse is built from (the file the pins come from and the extra requirements)."""
     digest = hashlib.sha256(python.encode())
     digest.update("\0".join([requirements, *extra]).encode() + b"\0\0")
     for rel in _shipped(app_dir):
@@ -106,14 +129,45 @@ def _normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pins(path: Path) -> dict[str, str]:
-    """The requirements file's pins: normalised name -> version (options and includes skipped)."""
+def _pins(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, str]:
+    """The requirements file's pins: normalised name -> version, with those of the files it
+    includes (`-r`) or constrains with (`-c`), as pip reads them; other options skipped."""
     pins = {}
     for line in path.read_text().splitlines():
         req = line.split("#", 1)[0].split(";", 1)[0].strip()
-        if req and not req.startswith("-") and (match := PINNED.fullmatch(req)):
+        include = re.fullmatch(r"(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)", req)
+        if include and (nested := (path.parent / include[1]).resolve()) not in seen:
+            if nested.is_file():
+                pins.update(_pins(nested, seen | {path.resolve()}))
+        elif req and not req.startswith("-") and (match := PINNED.fullmatch(req)):
             pins[_normalised(match["name"])] = match["version"]
     return pins
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What the wheelhouse is built from: the app's file (app_requirements) and its pins."""
+
+    source: str                  # the file, relative to the app
+    kind: str                    # requirements, pylock, uv, poetry or pyproject
+    versions: dict[str, str]     # normalised name -> pinned version
+    lines: tuple[str, ...] = ()  # what the generated requirements file lists
+
+    @property
+    def generated(self) -> bool:
+        """Whether hosts install a file written by the build (GENERATED_REQUIREMENTS)."""
+        return self.kind != "requirements"
+
+
+def _kind(rel: PurePosixPath) -> str | None:
+    """What kind of file app_requirements names, by its name; None: no kind the kit reads."""
+    if rel.name == "pyproject.toml":
+        return "pyproject"
+    if rel.name in ("uv.lock", "poetry.lock"):
+        return rel.name.split(".")[0]
+    if re.fullmatch(r"pylock(\.[^.]+)?\.toml", rel.name):
+        return "pylock"
+    return None if rel.suffix in (".toml", ".lock") else "requirements"
 
 
 def _requirements_file(app_dir: Path, requirements: str) -> Path | None:
@@ -125,46 +179,269 @@ def _requirements_file(app_dir: Path, requirements: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def check_app_dir(app_dir: Path, requirements: str = "requirements.txt",
+def _locate(app_dir: Path, requirements: str) -> str:
+    """The file the pins come from, relative to the app: app_requirements, or the first of
+    REQUIREMENTS_SEARCH the app has when app_requirements is empty."""
+    if not requirements.strip():
+        found = next((n for n in REQUIREMENTS_SEARCH if (app_dir / n).is_file()), None)
+        if found is None:  # a project always has its pyproject.toml: this is a plain tree
+            raise ArtifactError(
+                f"{app_dir} is not an app the kit can build: it is a plain tree (no "
+                f"pyproject.toml) and has none of {', '.join(REQUIREMENTS_SEARCH[:-1])} "
+                "(app_requirements names the file the pins come from; see docs/app-contract.md)")
+        return found
+    if _requirements_file(app_dir, requirements) is None:
+        kind = "a project" if is_project(app_dir) else "a plain tree (no pyproject.toml)"
+        raise ArtifactError(f"{app_dir} is not an app the kit can build: it is {kind} and has "
+                            f"no {requirements} (app_requirements names the file the pins come "
+                            "from; see docs/app-contract.md)")
+    if _kind(PurePosixPath(requirements)) is None:
+        raise ArtifactError(f"app_requirements: {requirements} is no kind of file the kit reads "
+                            "(a requirements file, pylock*.toml, uv.lock, poetry.lock or "
+                            "pyproject.toml)")
+    return str(PurePosixPath(requirements))
+
+
+def read_pins(app_dir: Path, requirements: str = "") -> Pins:
+    """The app's pins, from the file app_requirements names (empty: found as _locate says).
+
+    A requirements file must pin every line with `==`; a lock file gives the packages it locks
+    for the hosts' runtime; pyproject.toml's [project] dependencies must each be `==`-pinned.
+    """
+    rel = _locate(app_dir, requirements)
+    path, kind = app_dir / rel, _kind(PurePosixPath(rel))
+    if kind == "requirements":
+        for line in path.read_text().splitlines():
+            req = line.split("#", 1)[0].strip()
+            if req and not req.startswith("-") and "==" not in req:
+                raise ArtifactError(f"{path}: {req!r} is not pinned with '=='; the wheelhouse "
+                                    "must be exact (app_requirements names this file)")
+        return Pins(rel, kind, _pins(path))
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ArtifactError(f"{rel} is not valid TOML ({exc}); app_requirements names "
+                            "this file") from None
+    if kind == "pyproject":
+        return _pyproject_pins(rel, data)
+    own = _declared_name(app_dir)
+    locked = {"pylock": _pylock_packages, "uv": _uv_packages, "poetry": _poetry_packages}[kind]
+    versions: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for name, version in locked(rel, data, own):
+        key = _normalised(name)
+        if key in versions and versions[key] != version:
+            raise ArtifactError(
+                f"{rel} locks two versions of {name} ({versions[key]} and {version}) for the "
+                "hosts' platform; the kit builds one wheelhouse for every host: export a "
+                "requirements file for it and name that in app_requirements")
+        versions[key], names[key] = version, name
+    lines = tuple(f"{names[k]}=={versions[k]}" for k in sorted(versions))
+    return Pins(rel, kind, versions, lines)
+
+
+def _pyproject_pins(rel: str, data: dict) -> Pins:
+    project = data.get("project", {})
+    if "dependencies" in project.get("dynamic", []):
+        raise ArtifactError(f"{rel} declares its dependencies dynamic, so the kit cannot pin "
+                            "them: give a lock file or a requirements.txt (app_requirements)")
+    versions, lines = {}, []
+    for spec in project.get("dependencies", []):
+        pinned = _exact(spec)
+        if pinned is None:
+            raise ArtifactError(
+                f"{rel}: dependency {spec!r} is not pinned with '=='; pin it as name==version "
+                f"in {rel}, or give a lock file or a requirements.txt (app_requirements names "
+                "the file the pins come from)")
+        req, version = pinned
+        versions[_normalised(req.name)] = version
+        lines.append(str(req))
+    return Pins(rel, "pyproject", versions, tuple(lines))
+
+
+def _exact(spec: str) -> tuple[Requirement, str] | None:
+    """The requirement and its one exact version; None when it allows more than one."""
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement:
+        return None
+    specifiers = list(req.specifier)
+    if req.url or len(specifiers) != 1 or specifiers[0].operator not in ("==", "==="):
+        return None
+    version = specifiers[0].version
+    return None if "*" in version else (req, version)
+
+
+def _applies(marker: str, environment: dict | None = None, context: str = "metadata") -> bool:
+    """Whether a lock file's marker holds on the control node (which runs the hosts' Python);
+    one the kit cannot evaluate is taken to hold, so the check after the build sees the package."""
+    try:
+        return Marker(marker).evaluate(environment or {"extra": ""}, context=context)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return True
+
+
+def _versioned(rel: str, package: dict) -> tuple[str, str]:
+    name, version = package.get("name", "?"), package.get("version")
+    if not version:
+        raise ArtifactError(f"{rel} locks {name} without a version (a directory, archive or "
+                            "VCS source); the wheelhouse is built from released versions only")
+    return name, str(version)
+
+
+def _pylock_packages(rel: str, data: dict, own: str | None) -> list[tuple[str, str]]:
+    """PEP 751: every `[[packages]]` entry whose marker holds, without extras and with the
+    lock's default groups; the app's own entry (itself, or the directory `.`) left out."""
+    environment = {"extras": set(), "dependency_groups": set(data.get("default-groups", []))}
+    found = []
+    for package in data.get("packages", []):
+        path = package.get("directory", {}).get("path")
+        if path in (".", "") or _normalised(package.get("name", "")) == own:
+            continue
+        marker = package.get("marker")
+        if marker and not _applies(marker, environment, "lock_file"):
+            continue
+        found.append(_versioned(rel, package))
+    return found
+
+
+def _uv_packages(rel: str, data: dict, own: str | None) -> list[tuple[str, str]]:
+    """uv.lock: what the project's runtime dependencies reach, following each dependency's
+    marker and extras; its dev-dependencies and optional-dependencies are not followed. A lock
+    without the project's entry (`source = { editable = "." }` or `{ virtual = "." }`, or the
+    project's name) gives every package it holds."""
+    packages = data.get("package", [])
+
+    def is_own(package: dict) -> bool:
+        source = package.get("source", {})
+        return ("." in (source.get("editable"), source.get("virtual"))
+                or _normalised(package.get("name", "")) == own)
+
+    root = next((p for p in packages if is_own(p)), None)
+    if root is None:
+        return [_versioned(rel, p) for p in packages]
+    by_name: dict[str, list[dict]] = {}
+    for package in packages:
+        by_name.setdefault(_normalised(package.get("name", "")), []).append(package)
+    reached: dict[int, dict] = {}
+    followed: set[tuple[int, str]] = set()
+    pending = list(root.get("dependencies", []))
+    while pending:
+        edge = pending.pop()
+        if edge.get("marker") and not _applies(edge["marker"]):
+            continue
+        candidates = [p for p in by_name.get(_normalised(edge["name"]), [])
+                      if "version" not in edge or p.get("version") == edge["version"]]
+        if len(candidates) != 1:
+            raise ArtifactError(f"{rel}: cannot tell which locked {edge['name']} the project "
+                                f"uses ({len(candidates)} entries match)")
+        package = candidates[0]
+        for extra in ["", *edge.get("extra", [])]:
+            if (id(package), extra) in followed:
+                continue
+            followed.add((id(package), extra))
+            pending += (package.get("optional-dependencies", {}).get(extra, []) if extra
+                        else package.get("dependencies", []))
+        if not is_own(package):
+            reached[id(package)] = package
+    return [_versioned(rel, p) for p in reached.values()]
+
+
+def _poetry_packages(rel: str, data: dict, own: str | None) -> list[tuple[str, str]]:
+    """poetry.lock: the packages of the main group. Poetry 2 writes `groups` (and `markers`, one
+    string or one per group); Poetry before 1.5 wrote `category` ("main" or "dev"); Poetry 1.5
+    to 1.8 write neither, and then every locked package is taken, dev tools included.
+    `optional = true` marks a package only an extra of the app needs: hosts install none."""
+    found = []
+    for package in data.get("package", []):
+        if package.get("optional") or _normalised(package.get("name", "")) == own:
+            continue
+        groups, category, markers = (package.get(k) for k in ("groups", "category", "markers"))
+        if (groups is not None and "main" not in groups) or category not in (None, "main"):
+            continue
+        marker = markers.get("main") if isinstance(markers, dict) else markers
+        if marker and not _applies(marker):
+            continue
+        found.append(_versioned(rel, package))
+    return found
+
+
+def check_app_dir(app_dir: Path, requirements: str = "",
                   extra: Sequence[str] = ()) -> list[str]:
     """Refuse an app the kit cannot build exactly; return the extra requirements it lacks.
 
-    Every requirement must be pinned with `==`: the app's file (app_requirements) and every
-    app_extra_requirements spec. An extra the app already pins at the same version is left out;
-    at another version the build is refused, naming both.
+    Every requirement must be pinned with `==`: the app's (read_pins, app_requirements) and
+    every app_extra_requirements spec. An extra the app already pins at the same version is
+    left out; at another version the build is refused, naming both.
     """
-    req_file = _requirements_file(app_dir, requirements)
-    if req_file is None:
-        # A project may list its dependencies in pyproject alone, but the wheelhouse is built
-        # from one pinned file; a plain tree has nothing else to go by.
-        kind = "a project" if is_project(app_dir) else "a plain tree (no pyproject.toml)"
-        raise ArtifactError(f"{app_dir} is not an app the kit can build: it is {kind} and has "
-                            f"no {requirements} (app_requirements names the pinned requirements "
-                            "file; see docs/app-contract.md)")
-    for line in req_file.read_text().splitlines():
-        req = line.split("#", 1)[0].strip()
-        if req and not req.startswith("-") and "==" not in req:
-            raise ArtifactError(f"{req_file}: {req!r} is not pinned with '=='; the wheelhouse "
-                                "must be exact (app_requirements names this file)")
-    return _extra_needed(req_file, extra)
+    return _extra_needed(read_pins(app_dir, requirements), extra)
 
 
-def _extra_needed(req_file: Path, extra: Sequence[str]) -> list[str]:
+def _extra_needed(pins: Pins, extra: Sequence[str]) -> list[str]:
     """The app_extra_requirements specs the app's own pins do not already cover."""
-    pins, needed = _pins(req_file), []
+    needed = []
     for spec in extra:
         match = PINNED.fullmatch(str(spec).strip())
         if match is None:
             raise ArtifactError(f"app_extra_requirements: {spec!r} is not pinned as "
                                 "name==version; the wheelhouse must be exact")
         name, version = _normalised(match["name"]), match["version"]
-        if name not in pins:
+        if name not in pins.versions:
             needed.append(str(spec).strip())
-        elif pins[name] != version:
-            raise ArtifactError(f"app_extra_requirements pins {spec!r} but {req_file} pins "
-                                f"{match['name']}=={pins[name]}: make them agree (set "
+        elif pins.versions[name] != version:
+            raise ArtifactError(f"app_extra_requirements pins {spec!r} but {pins.source} pins "
+                                f"{match['name']}=={pins.versions[name]}: make them agree (set "
                                 "app_extra_requirements in the inventory, or change the app's pin)")
     return needed
+
+
+def _wheel_metadata(wheel: Path) -> tuple[str, str, list[str]]:
+    """A wheel's distribution name, version and the names it requires (any marker)."""
+    with zipfile.ZipFile(wheel) as archive:
+        member = next(n for n in archive.namelist()
+                      if n.count("/") == 1 and n.endswith(".dist-info/METADATA"))
+        meta = email.parser.HeaderParser().parsestr(archive.read(member).decode())
+    requires = []
+    for line in meta.get_all("Requires-Dist") or []:
+        with contextlib.suppress(InvalidRequirement):
+            requires.append(_normalised(Requirement(line).name))
+    return meta["Name"], meta["Version"], requires
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def _unpinned(wheels: Path, pins: Pins, needed: Sequence[str], app_wheel: str) -> list[str]:
+    """Why each wheel pip put in the wheelhouse that the app did not pin at that version is
+    there: one sentence per package, naming it, what pip resolved and the file to pin it in."""
+    allowed = dict(pins.versions)
+    for spec in needed:
+        match = PINNED.fullmatch(spec)
+        allowed[_normalised(match["name"])] = match["version"]
+    built = {}
+    for wheel in sorted(wheels.glob("*.whl")):
+        if wheel.name != app_wheel:
+            name, version, requires = _wheel_metadata(wheel)
+            built[_normalised(name)] = (name, version, requires)
+    problems = []
+    for key, (name, version, _) in sorted(built.items()):
+        if key in allowed and _same_version(allowed[key], version):
+            continue
+        if key in allowed:
+            problems.append(f"{pins.source} pins {name}=={allowed[key]} but pip resolved "
+                            f"{version}")
+            continue
+        by = [f"{n}=={v}" for n, v, requires in built.values() if key in requires]
+        what = (f"{pins.source} pins {' and '.join(by)} but not its dependency {name}" if by
+                else f"{pins.source} does not pin {name}")
+        fix = ", or give a lock file or a requirements.txt" if pins.kind == "pyproject" else ""
+        problems.append(f"{what} (pip resolved {version}): pin {name}=={version} in "
+                        f"{pins.source}{fix}")
+    return problems
 
 
 def _sha256(path: Path) -> str:
@@ -172,41 +449,52 @@ def _sha256(path: Path) -> str:
 
 
 def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
-          say=print, requirements: str = "requirements.txt",
-          extra: Sequence[str] = ()) -> Artifact:
+          say=print, requirements: str = "",
+          extra: Sequence[str] = (), allow_unpinned: bool = False) -> Artifact:
     """Build (or reuse) the release artifact of `app_dir` for hosts running `python`.
 
-    The wheelhouse holds the pins of `requirements` (app_requirements, relative to the app)
-    and the `extra` specs (app_extra_requirements) the app does not pin itself.
+    The wheelhouse holds the pins of `requirements` (app_requirements, relative to the app;
+    empty: found as read_pins says) and the `extra` specs (app_extra_requirements) the app does
+    not pin itself, and nothing else: a package pip pulls in that neither pins at that version
+    is refused, naming it, or with `allow_unpinned` (app_allow_unpinned) printed as a warning.
     """
     app_dir = app_dir.resolve()
-    needed = check_app_dir(app_dir, requirements, extra)
+    pins = read_pins(app_dir, requirements)
+    needed = _extra_needed(pins, extra)
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != python:
         raise ArtifactError(f"hosts run Python {python} but the control node builds with "
                             f"{here}; build from a Python {python} environment")
-    key = content_hash(app_dir, python, requirements, needed)
+    key = content_hash(app_dir, python, f"{pins.kind}:{pins.source}", needed)
     slot = cache_dir / key
     if (slot / "manifest.json").is_file():
         manifest = json.loads((slot / "manifest.json").read_text())
+        _floated(manifest.get("unpinned", []), allow_unpinned, say)
         say(f"artifact: {manifest['release_id']} reused (same content {key})")
         return Artifact(manifest["release_id"], slot / manifest["archive"], manifest)
 
     started = time.monotonic()
     rid = release_id(datetime.now(UTC), git_sha(app_dir))
-    say(f"artifact: building {rid} from {app_dir}")
+    say(f"artifact: building {rid} from {app_dir} (pins from {pins.source})")
     with tempfile.TemporaryDirectory(prefix="flaskfleet-build-") as tmp:
         stage = Path(tmp) / rid
         src, wheels = stage / "src", stage / "wheels"
         for rel in _shipped(app_dir):
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(app_dir / rel, src / rel)
+        if pins.generated:
+            installs = GENERATED_REQUIREMENTS
+            (stage / installs).write_text(
+                f"# Written by the build from src/{pins.source}: what hosts install.\n"
+                + "".join(f"{line}\n" for line in pins.lines))
+        else:
+            installs = f"src/{pins.source}"
         pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
                "--wheel-dir", str(wheels)]
         project = is_project(src)
         jobs = [["--no-deps", str(src)]] if project else []
         # One resolution for the app's pins and the extras, so they cannot disagree.
-        deps = (["-r", str(src / requirements)] if _has_requirements(src / requirements)
+        deps = (["-r", str(stage / installs)] if _has_requirements(stage / installs)
                 else []) + needed
         if deps:
             jobs.insert(0, deps)
@@ -222,6 +510,8 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
         app_wheels = [w for w in known if _is_app_wheel(w, src)] if project else [""]
         if len(app_wheels) != 1:
             raise ArtifactError(f"expected one wheel of the app itself, found {app_wheels}")
+        floated = _unpinned(wheels, pins, needed, app_wheels[0])
+        _floated(floated, allow_unpinned, say)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         manifest = {
             "release_id": rid,
@@ -230,8 +520,10 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": python,
             "app_wheel": app_wheels[0],  # empty: a plain tree, imported from src/
-            "requirements": f"src/{PurePosixPath(requirements)}",
+            "requirements": installs,
+            "requirements_source": f"src/{pins.source}",
             "extra_requirements": needed,
+            "unpinned": floated,
             "archive": f"{rid}.tar.gz",
             "files": {f: _sha256(stage / f) for f in files},
         }
@@ -248,6 +540,19 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
     return Artifact(rid, slot / manifest["archive"], manifest)
 
 
+def _floated(problems: Sequence[str], allow_unpinned: bool, say) -> None:
+    """Refuse a wheelhouse with packages the app did not pin, or warn under app_allow_unpinned.
+    A cached build keeps its list, so reusing it under the other setting decides alike."""
+    if not problems:
+        return
+    if not allow_unpinned:
+        raise ArtifactError("the wheelhouse would hold packages the app does not pin: "
+                            + "; ".join(problems) + " (app_allow_unpinned: true lets this "
+                            "through with a warning)")
+    for problem in problems:
+        say(f"artifact: warning, not pinned (app_allow_unpinned): {problem}")
+
+
 def _has_requirements(path: Path) -> bool:
     return any(line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
 
@@ -258,15 +563,21 @@ def _is_app_wheel(wheel: str, src: Path) -> bool:
     return wheel.split("-", 1)[0].lower() == name.replace("-", "_").lower()
 
 
-def _project_name(src: Path) -> str:
-    import tomllib
-
-    pyproject = src / "pyproject.toml"
+def _declared_name(app_dir: Path) -> str | None:
+    """The normalised [project] name of the app's pyproject.toml, if it has one."""
+    pyproject = app_dir / "pyproject.toml"
     if pyproject.is_file():
-        data = tomllib.loads(pyproject.read_text())
-        if "project" in data and "name" in data["project"]:
-            return data["project"]["name"]
-    raise ArtifactError(f"{src}: cannot tell the project's name (pyproject [project] name)")
+        with contextlib.suppress(tomllib.TOMLDecodeError):
+            name = tomllib.loads(pyproject.read_text()).get("project", {}).get("name")
+            return _normalised(name) if isinstance(name, str) else None
+    return None
+
+
+def _project_name(src: Path) -> str:
+    name = _declared_name(src)
+    if name is None:
+        raise ArtifactError(f"{src}: cannot tell the project's name (pyproject [project] name)")
+    return name
 
 
 def verify(path: Path) -> dict:

@@ -100,3 +100,15 @@ def setting_list(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> list
     if not isinstance(value, list):
         raise SettingError(f"{name} must be a list, not {value!r}")
     return [str(item) for item in value]
+
+
+def setting_bool(inv: Inventory, name: str, roles_dir: Path = ROLES_DIR) -> bool:
+    """The fleet-wide value of the boolean variable `name`, read as Ansible's `bool` filter
+    reads its usual spellings; anything else is an error naming the variable."""
+    value = _value(inv, name, roles_dir)
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("1", "true", "yes", "on", "y", "0", "false", "no", "off", "n"):
+        raise SettingError(f"{name} must be true or false, not {value!r}")
+    return text in ("1", "true", "yes", "on", "y")

@@ -26,7 +26,7 @@ from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase
-from fleet.settings import SettingError, setting, setting_list
+from fleet.settings import SettingError, setting, setting_bool, setting_list
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
 APP_DIR = app_source.REFERENCE_APP
@@ -253,7 +253,8 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
             try:
                 art = artifact.build(source, say=say,
                                      requirements=setting(inv, "app_requirements"),
-                                     extra=setting_list(inv, "app_extra_requirements"))
+                                     extra=setting_list(inv, "app_extra_requirements"),
+                                     allow_unpinned=setting_bool(inv, "app_allow_unpinned"))
             except artifact.ArtifactError as exc:
                 raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
             outcome.release = art.release_id

@@ -72,12 +72,13 @@ def test_unpinned_requirement_is_refused_naming_it(app_dir, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_project_without_its_requirements_file_is_refused(app_dir, tmp_path):
-    # (A plain tree without pyproject.toml is buildable: tests/unit/test_requirements.py.)
+def test_a_project_without_a_requirements_file_builds_from_its_pyproject(app_dir, tmp_path):
+    # Its [project] has no dependencies, so every one is pinned; the build writes the list.
     (app_dir / "requirements.txt").unlink()
-    with pytest.raises(artifact.ArtifactError, match="it is a project and has no requirements"):
-        artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
-    assert not (tmp_path / "cache").exists()
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    assert built.manifest["requirements"] == artifact.GENERATED_REQUIREMENTS
+    assert built.manifest["requirements_source"] == "src/pyproject.toml"
+    assert artifact.GENERATED_REQUIREMENTS in built.manifest["files"]
 
 
 def test_other_host_python_is_refused(app_dir, tmp_path):

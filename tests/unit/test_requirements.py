@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import tarfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import jinja2
 import pytest
@@ -141,7 +141,7 @@ def test_an_extra_the_app_pins_otherwise_is_refused_naming_both(tmp_path):
 
 
 @pytest.mark.parametrize("requirements", ["requirements-prod.txt", "../requirements.txt",
-                                          "/etc/hostname", ""])
+                                          "/etc/hostname", "deps.toml"])
 def test_an_app_requirements_naming_no_file_of_the_app_is_refused(tmp_path, requirements):
     app = tiny_app.make(tmp_path)
     (tmp_path / "requirements.txt").write_text("")  # beside the app: outside it
@@ -179,3 +179,242 @@ def test_a_directory_without_a_requirements_file_is_refused_naming_the_variable(
     message = str(caught.value)
     assert "plain tree" in message and "requirements.txt" in message
     assert "app_requirements" in message
+
+
+# --- Where the pins come from: lock files and pyproject.toml (app_requirements) ---
+# python-dateutil needs six and nothing else: the smallest real graph with a dependency to miss.
+DATEUTIL, SIX = "python-dateutil==2.9.0.post0", "six==1.17.0"
+LOCKS = {
+    # PEP 751; the win32-only and dev-group entries and the app itself are not for the hosts.
+    "pylock.toml": '''lock-version = "1.0"
+created-by = "hand"
+[[packages]]
+name = "tinyapp"
+directory = { path = "." }
+[[packages]]
+name = "python-dateutil"
+version = "2.9.0.post0"
+[[packages]]
+name = "six"
+version = "1.17.0"
+[[packages]]
+name = "colorama"
+version = "0.4.6"
+marker = "sys_platform == 'win32'"
+[[packages]]
+name = "pytest"
+version = "8.4.2"
+marker = "'dev' in dependency_groups"
+''',
+    "uv.lock": '''version = 1
+[[package]]
+name = "tinyapp"
+version = "0.1"
+source = { editable = "." }
+dependencies = [
+    { name = "python-dateutil" },
+    { name = "colorama", marker = "sys_platform == 'win32'" },
+]
+[package.dev-dependencies]
+dev = [{ name = "pytest" }]
+[[package]]
+name = "python-dateutil"
+version = "2.9.0.post0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "six" }]
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+[[package]]
+name = "colorama"
+version = "0.4.6"
+source = { registry = "https://pypi.org/simple" }
+[[package]]
+name = "pytest"
+version = "8.4.2"
+source = { registry = "https://pypi.org/simple" }
+''',
+    # Poetry 2 (groups, markers per group).
+    "poetry.lock": '''[[package]]
+name = "python-dateutil"
+version = "2.9.0.post0"
+optional = false
+groups = ["main"]
+[[package]]
+name = "six"
+version = "1.17.0"
+optional = false
+groups = ["main", "dev"]
+[[package]]
+name = "colorama"
+version = "0.4.6"
+optional = false
+groups = ["main", "dev"]
+markers = { main = "sys_platform == \\"win32\\"", dev = "python_version >= \\"3\\"" }
+[[package]]
+name = "pytest"
+version = "8.4.2"
+optional = false
+groups = ["dev"]
+[[package]]
+name = "pymysql"
+version = "1.2.4"
+optional = true
+groups = ["main"]
+[metadata]
+lock-version = "2.1"
+''',
+    "pyproject.toml": f'''[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "tinyapp"
+version = "0.1"
+dependencies = ["{DATEUTIL}", "six[unused]=={SIX.split("==")[1]}; python_version >= '3'"]
+[tool.setuptools]
+packages = ["tinyapp"]
+''',
+}
+
+
+def _locked_app(tmp_path: Path, name: str) -> Path:
+    """The tiny app with its pins in `name` alone (no requirements.txt)."""
+    app = tiny_app.make(tmp_path)
+    (app / "requirements.txt").unlink()
+    (app / name).write_text(LOCKS[name])
+    return app
+
+
+@pytest.mark.parametrize("name", sorted(LOCKS))
+def test_pins_from_a_lock_file_or_pyproject_are_what_hosts_install(tmp_path, name):
+    app = _locked_app(tmp_path, name)
+    art = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    assert art.manifest["requirements"] == "requirements.lock.txt"
+    assert art.manifest["requirements_source"] == f"src/{name}"
+    assert art.manifest["unpinned"] == []
+    wheels = sorted(f.split("-")[0].lower() for f in art.manifest["files"]
+                    if f.startswith("wheels/"))
+    assert wheels == ["wheels/python_dateutil", "wheels/six", "wheels/tinyapp"]
+    release = _install_like_a_host(art, tmp_path / "releases")
+    listed = (release / "requirements.lock.txt").read_text().splitlines()
+    assert [line.split(";")[0].replace("[unused]", "") for line in listed[1:]] == [DATEUTIL, SIX]
+    run = subprocess.run([release / "venv/bin/python", "-c",
+                          "import dateutil, six, tinyapp; print(dateutil.__version__)"],
+                         capture_output=True, text=True)
+    assert run.stdout.strip() == "2.9.0.post0", run.stderr
+
+
+def test_older_poetry_locks_go_by_category_or_take_everything(tmp_path):
+    app = tiny_app.make(tmp_path)
+    (app / "poetry.lock").write_text(
+        '[[package]]\nname = "six"\nversion = "1.17.0"\ncategory = "main"\n'
+        '[[package]]\nname = "pytest"\nversion = "8.4.2"\ncategory = "dev"\n')
+    assert artifact.read_pins(app, "poetry.lock").versions == {"six": "1.17.0"}
+    # Poetry 1.5 to 1.8 record no group: every package is taken.
+    (app / "poetry.lock").write_text(
+        '[[package]]\nname = "six"\nversion = "1.17.0"\n'
+        '[[package]]\nname = "pytest"\nversion = "8.4.2"\n')
+    assert artifact.read_pins(app, "poetry.lock").versions == {"six": "1.17.0",
+                                                               "pytest": "8.4.2"}
+
+
+def test_an_empty_app_requirements_takes_the_first_file_found(tmp_path):
+    app = tiny_app.make(tmp_path)
+    (app / "pyproject.toml").write_text(LOCKS["pyproject.toml"])
+    for name in ("pylock.toml", "uv.lock", "poetry.lock"):
+        (app / name).write_text(LOCKS[name])
+    for expected in artifact.REQUIREMENTS_SEARCH:
+        pins = artifact.read_pins(app, "")
+        assert pins.source == expected
+        if expected != "pyproject.toml":
+            (app / expected).unlink()
+    assert pins.kind == "pyproject" and pins.versions == {"python-dateutil": "2.9.0.post0",
+                                                          "six": "1.17.0"}
+
+
+@pytest.mark.parametrize(("name", "kind"), [("uv.lock", "uv"), ("deploy/pylock.prod.toml",
+                                            "pylock"), ("poetry.lock", "poetry"),
+                                            ("pyproject.toml", "pyproject"),
+                                            ("deploy/prod.in", "requirements")])
+def test_an_app_requirements_naming_a_file_is_read_as_its_name_says(tmp_path, name, kind):
+    app = tiny_app.make(tmp_path, requirements="not==used\n")
+    (app / "deploy").mkdir()
+    text = LOCKS.get(PurePosixPath(name).name, LOCKS["pylock.toml"])
+    (app / name).write_text(text if kind != "requirements" else f"{SIX}\n")
+    pins = artifact.read_pins(app, name)
+    assert (pins.source, pins.kind) == (name, kind)
+    assert "not" not in pins.versions and pins.versions["six"] == "1.17.0"
+
+
+def test_an_app_requirements_of_no_known_kind_is_refused_naming_the_variable(tmp_path):
+    app = tiny_app.make(tmp_path)
+    (app / "deps.toml").write_text(LOCKS["pylock.toml"])
+    with pytest.raises(artifact.ArtifactError, match="app_requirements: deps.toml is no kind"):
+        artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, requirements="deps.toml")
+
+
+@pytest.mark.parametrize("spec", ["python-dateutil>=2", "python-dateutil", "six==1.*",
+                                  "six @ https://example.invalid/six.whl"])
+def test_an_unpinned_pyproject_dependency_is_refused_naming_pyproject(tmp_path, spec):
+    app = _locked_app(tmp_path, "pyproject.toml")
+    (app / "pyproject.toml").write_text(LOCKS["pyproject.toml"].replace(
+        f'"{DATEUTIL}"', json.dumps(spec)))
+    with pytest.raises(artifact.ArtifactError) as refused:
+        artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    message = str(refused.value)
+    assert f"pyproject.toml: dependency {spec!r} is not pinned" in message, message
+    assert "app_requirements" in message
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.txt"])
+def test_a_dependency_the_app_does_not_pin_is_refused_naming_it(tmp_path, name):
+    app = tiny_app.make(tmp_path, requirements=f"{DATEUTIL}\n")
+    if name == "pyproject.toml":
+        (app / "requirements.txt").unlink()
+        (app / name).write_text(LOCKS[name].replace(', "six[unused]', '] # "'))
+    with pytest.raises(artifact.ArtifactError) as refused:
+        artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    message = str(refused.value)
+    assert (f"{name} pins python-dateutil==2.9.0.post0 but not its dependency six (pip "
+            f"resolved 1.17.0): pin six==1.17.0 in {name}") in message, message
+    assert not (tmp_path / "cache").exists()
+
+
+def test_app_allow_unpinned_lets_a_floating_dependency_through_with_a_warning(tmp_path):
+    app = tiny_app.make(tmp_path, requirements=f"{DATEUTIL}\n")
+    said: list[str] = []
+    art = artifact.build(app, PYTHON, tmp_path / "cache", say=said.append, extra=[],
+                         allow_unpinned=True)
+    assert any("warning" in line and "six==1.17.0" in line for line in said), said
+    assert "pin six==1.17.0 in requirements.txt" in art.manifest["unpinned"][0]
+    # The cached build keeps what floated: reused without the hatch, it is refused all the same.
+    with pytest.raises(artifact.ArtifactError, match="not its dependency six"):
+        artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+
+
+def test_the_file_the_pins_come_from_is_part_of_the_cache_key(tmp_path):
+    app = tiny_app.make(tmp_path, requirements=f"{DATEUTIL}\n{SIX}\n")
+    (app / "uv.lock").write_text(LOCKS["uv.lock"])
+    cache = tmp_path / "cache"
+    found = artifact.build(app, PYTHON, cache, say=quiet, extra=[])
+    locked = artifact.build(app, PYTHON, cache, say=quiet, requirements="uv.lock", extra=[])
+    assert found.manifest["requirements"] == "src/requirements.txt"
+    assert locked.manifest["requirements"] == "requirements.lock.txt"
+    assert found.manifest["content"] != locked.manifest["content"]
+
+
+def test_the_reference_app_pins_everything_its_wheelhouse_holds(tmp_path):
+    art = artifact.build(ROOT / "app", PYTHON, tmp_path / "cache", say=quiet,
+                         requirements=role_defaults()["app_requirements"], extra=EXTRA)
+    assert art.manifest["requirements"] == "src/requirements.txt"
+    assert art.manifest["unpinned"] == [] and art.manifest["extra_requirements"] == []
+
+
+def test_pins_of_an_included_requirements_file_count(tmp_path):
+    app = tiny_app.make(tmp_path, requirements=f"-r base.txt\n{DATEUTIL}\n")
+    (app / "base.txt").write_text("--constraint pins.txt\n-r requirements.txt\n")
+    (app / "pins.txt").write_text(f"{SIX}\n")
+    assert artifact.read_pins(app).versions == {"python-dateutil": "2.9.0.post0",
+                                                "six": "1.17.0"}

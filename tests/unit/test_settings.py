@@ -20,7 +20,7 @@ import yaml
 from fleet import inventory
 from fleet.ops import releases
 from fleet.remote import LocalRunner
-from fleet.settings import SettingError, role_defaults, setting, setting_list
+from fleet.settings import SettingError, role_defaults, setting, setting_bool, setting_list
 
 DEFAULTS = {
     "demo_name": "shop",
@@ -141,3 +141,16 @@ def test_a_list_setting_keeps_its_elements(tmp_path):
     assert setting_list(inv, "app_extra_requirements") == ["gunicorn==27.0.1"]
     with pytest.raises(SettingError, match="app_name must be a list"):
         setting_list(inv, "app_name")
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, False), (True, True), ("yes", True),
+                                                 ("False", False), (0, False)])
+def test_a_bool_setting_reads_as_ansible_does(tmp_path, value, expected):
+    inv = _env(tmp_path, {} if value is None else {"app_allow_unpinned": value})
+    assert setting_bool(inv, "app_allow_unpinned") is expected
+
+
+def test_a_bool_setting_that_is_neither_is_refused_naming_it(tmp_path):
+    inv = _env(tmp_path, {"app_allow_unpinned": "maybe"})
+    with pytest.raises(SettingError, match="app_allow_unpinned must be true or false"):
+        setting_bool(inv, "app_allow_unpinned")
