@@ -48,13 +48,6 @@ NOT_CONFIG = {"FLASK_APP", "FLASK_ENV", "FLASK_DEBUG", "FLASK_RUN_HOST", "FLASK_
 FLASK_KEYS = re.compile(r"(SQLALCHEMY_|SESSION_|JSON_|TEMPLATES_|EXPLAIN_|PREFERRED_|MAX_|"
                         r"SEND_FILE_|SERVER_NAME$|APPLICATION_ROOT$|TESTING$|DEBUG$|PROPAGATE_|"
                         r"TRAP_|USE_X_|PERMANENT_|MIGRATIONS?_)")
-# The presets' variables until roles/app declares `app_env_presets` (read from there when it does).
-PRESET_FALLBACK = {
-    "common": ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
-               "CELERY_RESULT_BACKEND"),
-    "flask": ("FLASK_SECRET_KEY", "FLASK_SQLALCHEMY_DATABASE_URI", "FLASK_DATABASE_URL",
-              "FLASK_REDIS_URL", "FLASK_CELERY_BROKER_URL", "FLASK_CELERY_RESULT_BACKEND"),
-}
 CELERY_WORKER_ONLY = "{{ celery_programs | selectattr('name', 'equalto', 'worker') | list }}"
 BROKER = "{{ app_broker_url }}"
 RQ_PROGRAMS = [{"name": "rq-worker", "group": "workers", "command": "rq worker"}]
@@ -473,11 +466,11 @@ def _health(scan: Scan, modules: list[_Module]) -> None:
 
 
 def preset_variables(defaults: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Each configuration preset's variable names: the app role's, else the built-in list."""
+    """Each configuration preset's variable names, as the app role's app_env_presets has them."""
     declared = defaults.get("app_env_presets")
-    if isinstance(declared, Mapping) and declared:
-        return {name: tuple(mapping or ()) for name, mapping in declared.items()}
-    return {**PRESET_FALLBACK, "fleetapp": tuple(defaults.get("app_env") or ())}
+    if not isinstance(declared, Mapping) or not declared:
+        raise ScanError("roles/app/defaults/main.yml declares no app_env_presets")
+    return {name: tuple(mapping or ()) for name, mapping in declared.items()}
 
 
 def _env_preset(scan: Scan, modules: list[_Module], defaults: Mapping[str, Any]) -> None:
