@@ -335,8 +335,9 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("switch", "roll the app hosts over"):
         result = _playbook("release-switch.yml", inv, variables, clock.say)
         if not result.ok:
-            raise DeployError(_from_results(result)[0] or
-                              f"switching failed on {', '.join(result.failed_hosts)}")
+            reason = (_from_results(result)[0] or
+                      f"switching failed on {', '.join(result.failed_hosts)}")
+            raise DeployError(reason + _workers_back(plan, clock.say))
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
@@ -359,6 +360,30 @@ def _workers(clock: Clock, plan: Plan) -> None:
             raise DeployError(reason or f"restarting the programs (app_programs) on "
                                         f"{', '.join(result.failed_hosts)} failed (output above); "
                                         f"see `fab logs worker --host HOST`")
+
+
+def _workers_back(plan: Plan, say: ansible.Say) -> str:
+    """After a failed switch, the workers and beat return to the release they ran before the
+    deploy moved them; what happened, as a sentence for the failure message."""
+    hosts = plan.inv.hosts_of("workers", "beat")
+    if not hosts:
+        return ""
+    earlier = {plan.before[h].live or "" for h in hosts if h in plan.before}
+    if plan.first or earlier in (set(), {""}):
+        return (f" The workers and beat ({', '.join(hosts)}) had no earlier release and stay on "
+                f"{plan.release}.")
+    if len(earlier) > 1:
+        ran = ", ".join(sorted(r or "none" for r in earlier))
+        return (f" The workers and beat ran different releases before ({ran}) and stay on "
+                f"{plan.release}: `fab rollback --to RELEASE` moves them.")
+    back = earlier.pop()
+    say(f"switch failed: the workers and beat go back to {back}")
+    result = _playbook("release-workers.yml", plan.inv, {**plan.variables, "deploy_release": back},
+                       say)
+    if result.ok:
+        return f" The workers and beat ({', '.join(hosts)}) are back on {back}."
+    return (f" Putting the workers and beat back on {back} failed on "
+            f"{', '.join(result.failed_hosts) or 'a host'}: run `fab rollback --to {back}`.")
 
 
 def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
