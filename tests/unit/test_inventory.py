@@ -425,3 +425,32 @@ def test_the_workers_phase_runs_no_play_without_workers(tmp_path, secrets_file, 
     recorded: list = []
     deploy._workers(phases.Clock(recorded, said.append), _plan(tmp_path, first=False))
     assert recorded == [] and any("nothing to restart" in line for line in said)
+
+
+def _before(**live: str | None) -> dict:
+    from fleet.ops.releases import HostReleases
+    return {h: HostReleases(h, r, None, (), ()) for h, r in live.items()}
+
+
+def test_a_failed_switch_sends_the_workers_back_to_their_release(tmp_path, secrets_file,
+                                                                  monkeypatch):
+    write_env(tmp_path, files=secrets_file)
+    ran: list[dict] = []
+
+    class Done:
+        ok, failed_hosts = True, []
+
+    def play(name, _inv, variables, _say):
+        ran.append({"playbook": name, **variables})
+        return Done()
+
+    monkeypatch.setattr(deploy, "_playbook", play)
+    plan = deploy.Plan(inventory.load("sandbox", tmp_path), "20261203T100000Z-new",
+                       {"deploy_release": "20261203T100000Z-new"}, first=False,
+                       before=_before(worker1="20261202T100000Z-old"))
+    said = deploy._workers_back(plan, lambda _line: None)
+    assert ran == [{"playbook": "release-workers.yml", "deploy_release": "20261202T100000Z-old"}]
+    assert "are back on 20261202T100000Z-old" in said
+    first = deploy.Plan(plan.inv, plan.release, plan.variables, first=True, before={})
+    assert "had no earlier release" in deploy._workers_back(first, lambda _line: None)
+    assert len(ran) == 1  # nothing to go back to: no play
