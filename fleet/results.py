@@ -52,11 +52,6 @@ class Backup:
     host: str
     path: str
 
-    @property
-    def where(self) -> str:
-        """host:path, as the deploy outcome and `fab db.restore` hints show it."""
-        return f"{self.host}:{self.path}"
-
 
 @dataclass(frozen=True)
 class Migration:
@@ -65,10 +60,6 @@ class Migration:
     host: str
     before: str
     after: str
-
-    @property
-    def text(self) -> str:
-        return f"before={self.before} after={self.after}"
 
 
 @dataclass(frozen=True)

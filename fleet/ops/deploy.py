@@ -161,8 +161,9 @@ def _from_results(result: ansible.PlaybookResult) -> tuple[str | None, str | Non
     reason, the backup as host:path, the migration as `before=X after=Y`."""
     backup = results.last(result.results, results.Backup)
     migration = results.last(result.results, results.Migration)
-    return (results.first_failure(result.results), backup.where if backup else None,
-            migration.text if migration else None)
+    return (results.first_failure(result.results),
+            f"{backup.host}:{backup.path}" if backup else None,
+            f"before={migration.before} after={migration.after}" if migration else None)
 
 
 @dataclass
@@ -328,9 +329,11 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
             backup = (f"the database was backed up first: {outcome.backup} "
                       f"(fab db.restore {outcome.backup.split(':', 1)[1]})"
                       if outcome.backup else "no backup was taken")
-            raise DeployError(f"the migrations of {plan.release} failed on {where} (output "
-                              f"above); no host was switched, every host still runs its "
-                              f"release; {backup}")
+            command = setting(inv, "app_migrate_command")
+            raise DeployError(f"the migrations of {plan.release} failed on {where}: "
+                              f"app_migrate_command {command!r} did not succeed (output above; "
+                              f"fix the migration or the variable); no host was switched, every "
+                              f"host still runs its release; {backup}")
     _workers(clock, plan)
     with clock.phase("switch", "roll the app hosts over"):
         result = _playbook("release-switch.yml", inv, variables, clock.say)

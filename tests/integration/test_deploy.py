@@ -175,6 +175,7 @@ def test_failing_migration_switches_no_host(provisioned, release_b, apps):
         deploy.deploy(app_dir=apps["D"])
     message = str(failure.value)
     assert "migrations" in message and "no host was switched" in message, message
+    assert "app_migrate_command 'alembic upgrade head'" in message, message
     assert "db1:/var/backups/mariadb/" in message and "fab db.restore" in message, message
     assert live_releases(inv, inv.hosts_of("app", "workers", "beat")) == before
     assert set(versions(inv).values()) == {live_b}
