@@ -14,6 +14,10 @@ Layout of `<release id>.tar.gz`:
     src/                    the app project (pyproject, requirements, alembic.ini, package)
     wheels/                 the app's own wheel and every pinned dependency, nothing else
 
+`deps_id` in the manifest names the dependency set: the Python, what hosts install and every
+wheel but the app's own. Releases with the same deps_id share one venv on a host (built by the
+first of them), so a code-only release installs just the app (roles/app release_install).
+
 The pins come from app_requirements: a requirements file (installed as it is), a lock file
 (pylock.toml, uv.lock, poetry.lock) or pyproject.toml's `==`-pinned [project] dependencies;
 empty, the first of REQUIREMENTS_SEARCH the app has. After pip has built the wheelhouse, every
@@ -97,11 +101,16 @@ def _shipped(root: Path) -> list[Path]:
     return files
 
 
+# Part of every content hash: a build made by an earlier layout of the artifact (before
+# deps_id) is never reused.
+LAYOUT = "2"
+
+
 def content_hash(app_dir: Path, python: str, requirements: str = "requirements.txt",
                  extra: Sequence[str] = ()) -> str:
     """What decides whether a build can be reused: every shipped file, the target Python and
     what the wheelhouse is built from (the file the pins come from and the extra requirements)."""
-    digest = hashlib.sha256(python.encode())
+    digest = hashlib.sha256(f"{LAYOUT}\0{python}".encode())
     digest.update("\0".join([requirements, *extra]).encode() + b"\0\0")
     for rel in _shipped(app_dir):
         digest.update(rel.as_posix().encode() + b"\0")
@@ -444,6 +453,19 @@ def _unpinned(wheels: Path, pins: Pins, needed: Sequence[str], app_wheel: str) -
     return problems
 
 
+def deps_id(python: str, requirements: str, extra: Sequence[str], files: dict[str, str],
+            app_wheel: str) -> str:
+    """The dependency set of a release, from its manifest's checksums: the Python, the
+    requirements file hosts install (`requirements`, its checksum), the extra specs and every
+    wheel but the app's own. Equal ids install equal venvs."""
+    digest = hashlib.sha256(f"{python}\0{requirements}\0{files.get(requirements, '')}".encode())
+    digest.update("\0".join(extra).encode() + b"\0\0")
+    for rel in sorted(files):
+        if rel.startswith("wheels/") and rel != f"wheels/{app_wheel}":
+            digest.update(f"{rel}\0{files[rel]}\0".encode())
+    return digest.hexdigest()[:16]
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -513,6 +535,7 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
         floated = _unpinned(wheels, pins, needed, app_wheels[0])
         _floated(floated, allow_unpinned, say)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
+        checksums = {f: _sha256(stage / f) for f in files}
         manifest = {
             "release_id": rid,
             "content": key,
@@ -524,8 +547,9 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             "requirements_source": f"src/{pins.source}",
             "extra_requirements": needed,
             "unpinned": floated,
+            "deps_id": deps_id(python, installs, needed, checksums, app_wheels[0]),
             "archive": f"{rid}.tar.gz",
-            "files": {f: _sha256(stage / f) for f in files},
+            "files": checksums,
         }
         (stage / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         slot.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,29 @@ def test_build_ships_app_and_wheel_with_checksums_and_reuses_same_content(app_di
     (app_dir / "tinyapp" / "__init__.py").write_text("VERSION = 2\n")
     changed = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
     assert changed.manifest["content"] != first.manifest["content"]
+    # Only the app's own code changed: hosts reuse the venv of its dependencies.
+    assert changed.manifest["deps_id"] == first.manifest["deps_id"]
+
+
+def test_deps_id_follows_the_dependencies_not_the_app():
+    files = {"requirements.lock.txt": "r1", "wheels/flask-3.1.0-py3-none-any.whl": "f1",
+             "wheels/myapp-1.0-py3-none-any.whl": "a1", "src/myapp/__init__.py": "s1"}
+    base = artifact.deps_id("3.11", "requirements.lock.txt", ["gunicorn==27.0.1"], files,
+                            "myapp-1.0-py3-none-any.whl")
+
+    def with_changed(**changes) -> str:
+        args = {"python": "3.11", "requirements": "requirements.lock.txt",
+                "extra": ["gunicorn==27.0.1"], "files": files,
+                "app_wheel": "myapp-1.0-py3-none-any.whl"} | changes
+        return artifact.deps_id(**args)
+
+    assert with_changed(files=files | {"wheels/myapp-1.0-py3-none-any.whl": "a2",
+                                       "src/myapp/__init__.py": "s2"}) == base
+    assert with_changed(files=files | {"wheels/flask-3.1.0-py3-none-any.whl": "f2"}) != base
+    assert with_changed(files=files | {"wheels/redis-5.0-py3-none-any.whl": "x"}) != base
+    assert with_changed(files=files | {"requirements.lock.txt": "r2"}) != base
+    assert with_changed(extra=["gunicorn==27.0.1", "PyMySQL==1.2.4"]) != base
+    assert with_changed(python="3.12") != base
 
 
 def test_tampered_artifact_fails_verification(app_dir, tmp_path):
