@@ -3,7 +3,7 @@
 Two rules the roles would only find out on a host, too late:
 - `app_programs` (roles/celery): each entry a mapping with a name, a command and a group
   (workers or beat) that has hosts, optional whole-number numprocs, stopwaitsecs and startsecs,
-  names unique. Only a list the inventory sets is checked; the role's default is the kit's own.
+  an optional ready command, names unique. Only a list the inventory sets is checked; the role's default is the kit's own.
 - SQLite: a `sqlite:` URL in the env file (`app_env`, `app_extra_env`) is a file on one host.
   A fleet that runs the app on more than one host would give each host its own database, so it
   is refused; a single all-in-one host (every app, workers and beat group on one host) may.
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # fleet.inventory runs these rules: no import cycle at run ti
 PROGRAM_NAME = re.compile(r"[a-z][a-z0-9-]*")
 PROGRAM_GROUPS = ("workers", "beat")
 PROGRAM_NUMBERS = {"numprocs": 1, "stopwaitsecs": 1, "startsecs": 0}
-PROGRAM_FIELDS = {"name", "command", "group", *PROGRAM_NUMBERS}
+PROGRAM_FIELDS = {"name", "command", "group", "ready", *PROGRAM_NUMBERS}
 RUNS_THE_APP = ("app", "workers", "beat")
 
 
@@ -57,6 +57,10 @@ def _program_problems(inv: Inventory, programs: Any) -> list[str]:
         command = entry.get("command")
         if not isinstance(command, str) or not command.strip():
             problems.append(f"{label}: command must be the program's command line")
+        ready = entry.get("ready")
+        if ready is not None and (not isinstance(ready, str) or not ready.strip()):
+            problems.append(f"{label}: ready must be a shell command that succeeds once the "
+                            "program works (or be left out)")
         group = entry.get("group")
         if group not in PROGRAM_GROUPS:
             problems.append(f"{label}: group {group!r} must be workers (every workers host) or "
