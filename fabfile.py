@@ -134,17 +134,17 @@ def verify(c, env="sandbox"):
 
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)",
             "ref": "deploy this git ref of the app instead of the working tree",
-            "batch": "app hosts switched at a time (default 1)",
+            "batch": "app hosts switched at a time (default: all at once)",
             "check": "pre-flight, build and show the plan; change nothing, run no hook",
             "maintenance": "serve the maintenance page from before the migrations until every "
                            "app host has switched (a migration that cannot run online)",
             "message": "with --maintenance: the maintenance page's message"})
-def deploy(c, env="sandbox", ref=None, batch="1", check=False, maintenance=False, message=None):
+def deploy(c, env="sandbox", ref=None, batch=None, check=False, maintenance=False, message=None):
     """Build the app once and roll it out: lock, install, migrate once, rolling switch, workers."""
     if message is not None and not maintenance:
         raise Exit("deploy: --message is the maintenance page's message; it needs --maintenance")
     try:
-        outcome = deploying.deploy(env, ref=ref, batch=_positive(batch, "--batch"), check=check,
+        outcome = deploying.deploy(env, ref=ref, batch=_batch(batch), check=check,
                                    maintenance=maintenance,
                                    maintenance_message=maintenance_mode.check_message(message))
     except (deploying.DeployError, maintenance_mode.MaintenanceError) as exc:
@@ -161,11 +161,11 @@ def _hook_exit(action: str, outcome: deploying.Outcome) -> None:
 
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)",
             "to": "release id to return to (default: the previous release)",
-            "batch": "app hosts switched at a time (default 1)"})
-def rollback(c, env="sandbox", to=None, batch="1"):
+            "batch": "app hosts switched at a time (default: all at once)"})
+def rollback(c, env="sandbox", to=None, batch=None):
     """Switch back to the previous (or a named) release; the schema is left as it is."""
     try:
-        outcome = deploying.rollback(env, to=to, batch=_positive(batch, "--batch"))
+        outcome = deploying.rollback(env, to=to, batch=_batch(batch))
     except deploying.DeployError as exc:
         raise Exit(f"rollback: {exc}") from None
     _hook_exit("rollback", outcome)
@@ -513,6 +513,11 @@ def _positive(value: str, option: str) -> int:
     if number < 1:
         raise Exit(f"{option} must be a whole number of at least 1, not {value!r}")
     return number
+
+
+def _batch(value: str | None) -> int:
+    """--batch: a whole number of at least 1; not given, 0 (every app host at once)."""
+    return 0 if value is None else _positive(value, "--batch")
 
 
 def _inventory(env: str) -> inventory.Inventory:

@@ -3,7 +3,8 @@
 Two rules the roles would only find out on a host, too late:
 - `app_programs` (roles/celery): each entry a mapping with a name, a command and a group
   (workers or beat) that has hosts, optional whole-number numprocs, stopwaitsecs and startsecs,
-  an optional ready command, names unique. Only a list the inventory sets is checked; the role's default is the kit's own.
+  an optional ready command, names unique. Only a list the inventory sets is checked; the role's
+  default is the kit's own.
 - SQLite: a `sqlite:` URL in the env file (`app_env`, `app_extra_env`) is a file on one host.
   A fleet that runs the app on more than one host would give each host its own database, so it
   is refused; a single all-in-one host (every app, workers and beat group on one host) may.

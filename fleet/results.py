@@ -160,6 +160,13 @@ def first_failure(found: list[Result]) -> str | None:
     return next((r.reason for r in found if isinstance(r, Failure)), None)
 
 
+def every_failure(found: list[Result]) -> str | None:
+    """The reasons of every host that stopped the play, by host name (hosts that failed side by
+    side, such as a batch of app hosts), if any said why."""
+    failed = sorted((r for r in found if isinstance(r, Failure)), key=lambda r: r.host)
+    return " ".join(r.reason for r in failed) or None
+
+
 def last(found: list[Result], kind: type[R]) -> R | None:
     """The last result of `kind` (Backup, Migration, Drill) the play wrote, if any."""
     of_kind = [r for r in found if isinstance(r, kind)]

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from fleet import hosts
 from fleet.inventory import Inventory
+from fleet.ops import status
 from fleet.settings import setting
 
 WINDOW_S = 120
@@ -87,12 +88,17 @@ def findings(host: str, output: str, prefix: str, ignore: tuple[str, ...] = (),
 def check(inv: Inventory) -> list[Finding]:
     """Crash-looping app programs on every app, worker and beat host."""
     app = setting(inv, "app_name")
-    # The handover gunicorn is stopped between deploys on purpose.
-    handover = setting(inv, "app_gunicorn_handover_program")
+    # Of an app host's two gunicorn slots only the one the load balancers use matters here: the
+    # other one may be stopped, or be what a failed deploy left; the next switch restarts it.
+    slots = {int(setting(inv, "app_gunicorn_port")): setting(inv, "app_gunicorn_program"),
+             int(setting(inv, "app_gunicorn_handover_port")):
+                 setting(inv, "app_gunicorn_handover_program")}
+    live = status.live_ports(inv)
     targets = inv.hosts_of("app", "workers", "beat")
     log = f"{setting(inv, 'supervisor_log_dir')}/supervisord.log"  # as supervisord.conf.j2 sets it
     results = hosts.run(inv, targets, command(log), timeout=30)
     found = []
     for host, result in results.items():
-        found += findings(host, result.stdout, f"{app}-", ignore=(handover,))
+        idle = tuple(name for port, name in slots.items() if host in live and port != live[host])
+        found += findings(host, result.stdout, f"{app}-", ignore=idle)
     return found

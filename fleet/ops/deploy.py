@@ -186,8 +186,9 @@ class Plan:
                  f"to {', '.join(self.inv.hosts_of('loadbalancers'))}",
                  f"2. back up the database on {self.inv.hosts_of('db')[0]}, migrate once from "
                  f"{apps[0]}"]
-        mode = ("handover to a second gunicorn (single app host)" if len(apps) == 1
-                else f"drain, switch, gate, re-enable, {batch} host(s) at a time")
+        at_once = "all at once" if batch == 0 or batch >= len(apps) else f"{batch} at a time"
+        mode = (f"start the release in each host's other gunicorn slot, gate it, move the load "
+                f"balancers to it; {at_once}")
         workers = ", ".join(self.inv.hosts_of("workers", "beat"))
         steps = [f"switch {', '.join(apps)}: {mode}"]
         if not workers:
@@ -220,7 +221,7 @@ def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
 
 
 def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = None,
-           batch: int = 1, check: bool = False, keep: int = releases.DEFAULT_KEEP,
+           batch: int = 0, check: bool = False, keep: int = releases.DEFAULT_KEEP,
            extra_vars: dict | None = None, say: ansible.Say = print,
            maintenance: bool = False, maintenance_message: str | None = None) -> Outcome:
     """Build (or reuse) the release of the app and roll it out to `env`.
@@ -231,8 +232,9 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
     With `maintenance`, every load balancer serves the maintenance page from just before the
     migrations until the last app host has switched (for a migration that cannot run online).
     """
-    if batch < 1 or keep < 1:
-        raise DeployError("--batch and keep must be at least 1")
+    if batch < 0 or keep < 1:
+        raise DeployError("--batch must be at least 1 (or 0: all app hosts at once) and keep "
+                          "at least 1")
     outcome = Outcome("deploy", env, release="(not built)")
     clock = Clock(outcome.phases, say)
     with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
@@ -338,7 +340,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     with clock.phase("switch", "roll the app hosts over"):
         result = _playbook("release-switch.yml", inv, variables, clock.say)
         if not result.ok:
-            reason = (_from_results(result)[0] or
+            reason = (results.every_failure(result.results) or
                       f"switching failed on {', '.join(result.failed_hosts)}")
             raise DeployError(reason + _workers_back(plan, clock.say))
     if plan.maintenance_on:
@@ -389,14 +391,14 @@ def _workers_back(plan: Plan, say: ansible.Say) -> str:
             f"{', '.join(result.failed_hosts) or 'a host'}: run `fab rollback --to {back}`.")
 
 
-def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
+def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
              extra_vars: dict | None = None, say: ansible.Say = print) -> Outcome:
     """Switch every host back to the previous release (or `to`), the same way a deploy does."""
     outcome = Outcome("rollback", env, release=to or "(previous)")
     clock = Clock(outcome.phases, say)
     with clock.phase("pre-flight", "inventory, target release, then hosts"):
-        if batch < 1:
-            raise DeployError("--batch must be at least 1")
+        if batch < 0:
+            raise DeployError("--batch must be at least 1 (or 0: all app hosts at once)")
         if to is not None and not RELEASE_ID.fullmatch(to):
             raise DeployError(f"pre-flight failed, nothing was changed: --to {to!r} is not a "
                               "release id (they look like 20261121T101500Z-1a2b3c4d5e; "
@@ -421,14 +423,16 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 1,
                               f"releases installed on every host (newest first): {known}. "
                               "`fab releases` shows what each host has")
         outcome.release = target
+    # The slot that served the target release may still run it (app_gunicorn_keep_previous).
     plan = Plan(inv, target, {"deploy_release": target, "deploy_batch": batch,
+                              "app_switch_reuse_warm": True,
                               **(extra_vars or {})}, first=False, before=before)
 
     def work() -> None:
         with clock.phase("switch", f"roll the app hosts back to {target}"):
             result = _playbook("release-switch.yml", inv, plan.variables, say)
             if not result.ok:
-                raise DeployError(_from_results(result)[0] or
+                raise DeployError(results.every_failure(result.results) or
                                   f"switching failed on {', '.join(result.failed_hosts)}")
         _workers(clock, plan)
 

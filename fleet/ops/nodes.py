@@ -121,8 +121,9 @@ def drain(inv: Inventory, host: str, timeout: float | None = None, force: bool =
 
 
 def ready(inv: Inventory, host: str) -> str:
-    """`host`'s answer on app_ready_path, asked from the first load balancer (as nginx would)."""
-    port = setting(inv, "app_gunicorn_port")
+    """`host`'s answer on app_ready_path, asked from the first load balancer (as nginx would),
+    on the port it sends the host's requests to."""
+    port = status.live_ports(inv)[host]
     url = f"http://{address_of(inv, host)}:{port}{setting(inv, 'app_ready_path')}"
     lb = inv.hosts_of("loadbalancers")[0]
     result = hosts.run(inv, [lb], status.probe_command(url))[lb]

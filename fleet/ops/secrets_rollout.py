@@ -8,9 +8,9 @@ before any client uses it and forget the old one only after every client has mov
             authentication on each account, `IDENTIFIED VIA ... OR ...`).
 2. clients: every app, worker and beat host gets its env file with the new values; nothing is
             restarted yet.
-3. switch:  the app hosts restart one at a time through the deploy's own path
-            (playbooks/release-switch.yml on the live release: drain from every load balancer,
-            restart gunicorn, gate on /readyz, back in) — or the handover with one app host.
+3. switch:  the app hosts move through the deploy's own path (playbooks/release-switch.yml on
+            the live release: each host starts its other gunicorn slot with the new values,
+            gates it on /readyz, and the load balancers move to it).
 4. workers: the app programs (app_programs) restart on the live release
             (playbooks/release-workers.yml).
 5. finish:  the old values are dropped from the store, and the servers accept only the new ones.
@@ -113,8 +113,9 @@ def _phases(clock: Clock, inv: Inventory, store: vault.Store, done: Rollout,
         with clock.phase("clients", "write the env files of app, worker and beat hosts"):
             _run(CLIENTS_PLAYBOOK, inv, {}, say, "writing the env files")
         if done.release:
-            variables = {"deploy_release": done.release, "deploy_batch": 1}
-            with clock.phase("switch", "restart the app hosts one at a time (drain, gate)"):
+            variables = {"deploy_release": done.release}
+            with clock.phase("switch", "start each app host's other slot with the new values, "
+                                       "gate it, move the load balancers"):
                 _run(PLAYBOOKS / "release-switch.yml", inv, variables, say,
                      "restarting the app hosts")
             with clock.phase("workers", "restart app_programs on workers and beat (warm shutdown)"):

@@ -117,17 +117,32 @@ def parse_lb(output: str, health_path: str = "/healthz") -> dict[str, str]:
     return states
 
 
+def live_ports(inv: Inventory) -> dict[str, int]:
+    """App host -> the gunicorn port the first load balancer sends its requests to (the host's
+    live slot); app_gunicorn_port where that load balancer does not list it or cannot be read."""
+    default = int(setting(inv, "app_gunicorn_port"))
+    listed: dict[str, int] = {}
+    lbs = inv.hosts_of("loadbalancers")
+    if lbs:
+        ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
+        result = hosts.run(inv, lbs[:1], f"{ctl} list", timeout=30)[lbs[0]]
+        listed = upstream.ports(result.stdout) if result.ok else {}
+    return {h: listed.get(inv.hostvars[h].get("fleet_private_address", h), default)
+            for h in inv.hosts_of("app")}
+
+
 def gather(inv: Inventory) -> list[HostStatus]:
     root = releases.app_root(inv)
     groups_of = {h: [g for g in inv.groups if h in inv.groups[g]] for h in inv.hosts}
     apps = set(inv.hosts_of("app"))
-    port = int(setting(inv, "app_gunicorn_port"))
+    port_of = live_ports(inv)
 
     def command(host: str) -> str:
         services = sorted({SERVICES[g] for g in groups_of[host] if g in SERVICES})
         address = inv.hostvars[host].get("fleet_private_address", host)
         if host not in apps:
             return host_command(services, root, None)
+        port = port_of[host]
         ready = f"http://{address}:{port}{path_or_root(setting(inv, 'app_ready_path'))}"
         version_path = setting(inv, "app_version_path")
         version = f"http://{address}:{port}{version_path}" if version_path else None
@@ -147,7 +162,7 @@ def gather(inv: Inventory) -> list[HostStatus]:
     address_of = {h: inv.hostvars[h].get("fleet_private_address", h) for h in apps}
     ctl = setting(inv, "nginx_upstream_ctl")
     health_path = path_or_root(setting(inv, "app_health_path"))
-    command_lb = lb_command(ctl, health_path, {a: port for a in address_of.values()})
+    command_lb = lb_command(ctl, health_path, {a: port_of[h] for h, a in address_of.items()})
     lb_out = hosts.run(inv, inv.hosts_of("loadbalancers"), command_lb, timeout=30)
     for lb, result in lb_out.items():
         seen = parse_lb(result.stdout, health_path) if result.ok else {}

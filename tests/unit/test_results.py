@@ -50,6 +50,17 @@ def test_documents_come_back_in_the_order_they_were_written(tmp_path):
     assert results.first_failure(results.read(tmp_path)) == "first"
 
 
+def test_every_failure_names_the_hosts_of_a_batch_in_host_order(tmp_path):
+    write(tmp_path, "failure", "app2", {"host": "app2", "reason": "host=app2: not switched."},
+          at=10)
+    write(tmp_path, "failure", "app1", {"host": "app1", "reason": "host=app1: /readyz 503."},
+          at=20)
+    write(tmp_path, "backup", "db1", {"host": "db1", "path": "/b/x.sql.gz"}, at=30)
+    assert (results.every_failure(results.read(tmp_path))
+            == "host=app1: /readyz 503. host=app2: not switched.")
+    assert results.every_failure([]) is None
+
+
 def test_last_picks_the_latest_of_its_kind_only(tmp_path):
     write(tmp_path, "backup", "db1", {"host": "db1", "path": "/b/old.sql.gz"}, at=1_000)
     write(tmp_path, "migration", "app1", {"host": "app1", "before": "a", "after": "b"}, at=2_000)
