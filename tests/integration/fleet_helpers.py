@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fleet import ansible, hosts
 from fleet.inventory import Inventory
+from fleet.ops.status import live_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 FAB = str(Path(sys.executable).with_name("fab"))
@@ -45,13 +46,15 @@ def get(path: str, base: str = LB_URL, timeout: float = 10) -> tuple[int, bytes]
         return exc.code, exc.read()
 
 
-def versions(inv: Inventory, port: int = 8000) -> dict[str, str]:
-    """What every app host serves, asked directly on its private address: host -> release."""
+def versions(inv: Inventory) -> dict[str, str]:
+    """What every app host serves, asked directly on its private address and the port of its
+    live gunicorn slot (the one the load balancer uses): host -> release."""
     found = {}
-    for host in inv.hosts_of("app"):
+    for host, port in live_ports(inv).items():
         address = inv.hostvars[host]["fleet_private_address"]
-        status, body = get("/version", base=f"http://{address}:{port}")
-        found[host] = json.loads(body)["release"] if status == 200 else f"HTTP {status}"
+        status_code, body = get("/version", base=f"http://{address}:{port}")
+        found[host] = (json.loads(body)["release"] if status_code == 200
+                       else f"HTTP {status_code}")
     return found
 
 

@@ -26,6 +26,7 @@ from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix, v
 
 from fleet import inventory
 from fleet.ops import crashloop
+from fleet.ops.status import live_ports
 from fleet.proof.load import BackgroundLoad
 
 
@@ -132,7 +133,8 @@ def test_drill6_redis_restart_keeps_queued_jobs(fleet):
 def test_drill7_mariadb_restart_under_load_recovers_without_a_redeploy(fleet):
     inv, client = fleet
     db = inv.hosts_of("db")[0]
-    app1 = inv.hostvars[inv.hosts_of("app")[0]]["fleet_private_address"]
+    first = inv.hosts_of("app")[0]
+    app1 = f"{inv.hostvars[first]['fleet_private_address']}:{live_ports(inv)[first]}"
     lbs = [inv.hostvars[h]["fleet_private_address"] for h in inv.hosts_of("loadbalancers")]
     tag = f"maria-{secrets.token_hex(4)}"
     load = BackgroundLoad(LB_URL, rate=20, seconds=600, allowed_hosts=lbs).start()
@@ -144,9 +146,9 @@ def test_drill7_mariadb_restart_under_load_recovers_without_a_redeploy(fleet):
         verdicts = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status, body = get("/readyz", base=f"http://{app1}:8000")
-            verdicts.append((status, json.loads(body).get("failed", [])))
-            if len(verdicts) > 3 and status == 200 and any(s == 503 for s, _ in verdicts):
+            code, body = get("/readyz", base=f"http://{app1}")
+            verdicts.append((code, json.loads(body).get("failed", [])))
+            if len(verdicts) > 3 and code == 200 and any(s == 503 for s, _ in verdicts):
                 break
             time.sleep(0.5)
         recovered_at = time.time()

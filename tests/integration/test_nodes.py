@@ -17,6 +17,7 @@ from fleet_helpers import LB_URL, api_admin, fab, get, on, papers_with_prefix, v
 
 from fleet import inventory
 from fleet.ops import nodes
+from fleet.ops.status import live_ports
 from fleet.proof.load import BackgroundLoad, Request
 from fleet.sandbox.containers import DEFAULT_NAME
 
@@ -127,15 +128,16 @@ def test_stopped_app_host_costs_at_most_a_tenth_of_a_percent(app3_joined):
     inv = inventory.load("sandbox")
     container = docker.from_env().containers.get(f"{DEFAULT_NAME}-app2")
     address = inv.hostvars["app2"]["fleet_private_address"]
+    port = live_ports(inv)["app2"]  # the slot the load balancer sends app2's requests to
     load = _load(inv, rate=40, mix=GETS)
     try:
         time.sleep(5)
         container.stop(timeout=10)
         time.sleep(20)
         container.start()
-        # It comes back on its own: systemd starts supervisord, which starts gunicorn.
+        # It comes back on its own: systemd starts supervisord, which starts both gunicorn slots.
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and _ready(address) != 200:
+        while time.monotonic() < deadline and _ready(address, port) != 200:
             time.sleep(1)
         time.sleep(15)  # past fail_timeout, so nginx tries it again
     finally:
@@ -147,9 +149,9 @@ def test_stopped_app_host_costs_at_most_a_tenth_of_a_percent(app3_joined):
     assert back.failed == 0 and back.backends.get("app2", 0) > 0, back.summary()
 
 
-def _ready(address: str) -> int:
+def _ready(address: str, port: int) -> int:
     try:
-        return get("/readyz", base=f"http://{address}:8000", timeout=3)[0]
+        return get("/readyz", base=f"http://{address}:{port}", timeout=3)[0]
     except OSError:  # refused or unreachable while it boots
         return 0
 

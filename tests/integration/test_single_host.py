@@ -1,8 +1,8 @@
 """One app host (issue 5): a deploy still loads the new code without a failed request.
 
 A throw-away sandbox with a single all-in-one host (every group): there is no other app host to
-drain to, so the deploy hands the traffic to a second gunicorn of the new release while the main
-one restarts (docs/operations.md, "One app host").
+send its traffic to, and none is needed: the deploy starts the new release in the host's other
+gunicorn slot and moves the load balancer to it (docs/operations.md, "How the switch works").
 """
 
 from __future__ import annotations
@@ -61,8 +61,12 @@ def test_single_app_host_deploy_hands_over_without_a_failed_request(solo, tmp_pa
     assert report.sent > 100 and report.failed == 0, report.summary()
     assert json.loads(get("/healthz", base=base)[1]) == {"status": "ok", "flavour": "solo"}
     assert json.loads(get("/version", base=base)[1])["release"] == second.release
-    # The handover is over: the main gunicorn serves, the handover one is stopped, the load
-    # balancer points at the main port again.
-    programs = on(inv, "solo1", "supervisorctl status | awk '{print $1, $2}'")
-    assert "fleetapp-web RUNNING" in programs and "fleetapp-web-handover STOPPED" in programs
-    assert on(inv, "solo1", "flaskfleet-upstream list") == f"{address} 8000 up"
+    # The load balancer moved to the slot that runs the new release; the other slot keeps the
+    # first release running for a rollback (app_gunicorn_keep_previous).
+    served = on(inv, "solo1", "flaskfleet-upstream list")
+    port = int(served.split()[1])
+    assert served == f"{address} {port} up" and port in (8000, 8001), served
+    other = 8001 if port == 8000 else 8000
+    slots = {p: json.loads(get("/version", base=f"http://{address}:{p}")[1])["release"]
+             for p in (port, other)}
+    assert slots == {port: second.release, other: first.release}, slots
