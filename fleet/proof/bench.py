@@ -26,8 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from fleet import artifact, inventory, settings
+from fleet import artifact, inventory
 from fleet.ops import deploy
+from fleet.ops.status import live_ports
 from fleet.proof import bench_chart, rehearse
 from fleet.proof.load import LoadReport, Request, run_load
 from fleet.remote import SSHRunner
@@ -56,6 +57,40 @@ THROUGHPUT_COLUMNS = ("offered (req/s)", "sent (req/s)", "answered ok (req/s)", 
                       "dropped", "p50 (ms)", "p95 (ms)", "p99 (ms)", "max (ms)")
 DEPLOY_LOAD_RATE = 20
 SCALED_APPS = 4
+CODE_DEPLOY = "fab deploy, code change (total)"
+NOOP_PROVISION = "fab provision, no changes (no-op)"
+COLD_PROVISION = "fab provision, 5 fresh hosts (cold)"
+APT_FLOOR = "plain parallel apt-get install, 5 fresh hosts (floor)"
+ROLLBACK = "fab rollback"
+SCALED_CODE_DEPLOY = f"fab deploy, code change, {SCALED_APPS} app hosts"
+
+
+def _median(doc: dict, name: str) -> float | None:
+    found = doc.get("results", {}).get(name)
+    return found["median"] if found else None
+
+
+def _ratio(doc: dict, top: str, bottom: str) -> float | None:
+    a, b = _median(doc, top), _median(doc, bottom)
+    return round(a / b, 2) if a is not None and b else None
+
+
+def _failed_during_deploy(doc: dict) -> float | None:
+    return doc["deploy_under_load"]["failed"] if "deploy_under_load" in doc else None
+
+
+# What the kit aims for (set in the speed issue), each read from a results document: a name, how
+# to read the figure, the most it may be, and its unit.
+TARGETS: list[tuple[str, Callable[[dict], float | None], float, str]] = [
+    ("code-change deploy, 2 app hosts", lambda d: _median(d, CODE_DEPLOY), 30, "s"),
+    (f"deploy, {SCALED_APPS} app hosts vs 2", lambda d: _ratio(d, SCALED_CODE_DEPLOY, CODE_DEPLOY),
+     1.2, "x"),
+    ("rollback to the previous release", lambda d: _median(d, ROLLBACK), 5, "s"),
+    ("no-op re-provision, 5 hosts", lambda d: _median(d, NOOP_PROVISION), 15, "s"),
+    ("cold provision vs plain-apt floor", lambda d: _ratio(d, COLD_PROVISION, APT_FLOOR), 1.5,
+     "x"),
+    ("failed requests during a code-change deploy", _failed_during_deploy, 0, ""),
+]
 
 
 def timed(fn: Callable[[], object], repeat: int) -> dict:
@@ -145,9 +180,7 @@ def measure_provision() -> dict[str, dict]:
     fresh()
     cold = timed(lambda: _fab("provision"), 1)
     noop = timed(lambda: _fab("provision"), 2)
-    return {"plain parallel apt-get install, 5 fresh hosts (floor)": floor,
-            "fab provision, 5 fresh hosts (cold)": cold,
-            "fab provision, no changes (no-op)": noop}
+    return {APT_FLOOR: floor, COLD_PROVISION: cold, NOOP_PROVISION: noop}
 
 
 def _code_change(base: Path, tag: str) -> Path:
@@ -178,11 +211,11 @@ def measure_releases(changes: int = 2) -> dict[str, dict]:
         outcomes = [deploy.deploy(app_dir=_code_change(Path(tmp), f"change{i}-{stamp}"),
                                   say=quiet)
                     for i in range(changes)]
-    results["fab deploy, code change (total)"] = _summary([round(o.total, 1) for o in outcomes])
+    results[CODE_DEPLOY] = _summary([round(o.total, 1) for o in outcomes])
     for phase in [p.name for p in outcomes[0].phases]:
         results[f"  deploy phase: {phase}"] = _summary(
             [round(o.seconds(phase), 1) for o in outcomes])
-    results["fab rollback"] = timed(lambda: deploy.rollback(say=quiet), 1)
+    results[ROLLBACK] = timed(lambda: deploy.rollback(say=quiet), 1)
     return results
 
 
@@ -204,7 +237,7 @@ def measure_throughput(rate: float = THROUGHPUT_RATE,
     _, sandbox_hosts = rehearse.load_target(inv)
     balancer, app = inv.hosts_of("loadbalancers")[0], inv.hosts_of("app")[0]
     address = inv.hostvars[app]["fleet_private_address"]
-    port = settings.setting(inv, "app_gunicorn_port")
+    port = live_ports(inv)[app]  # the slot the load balancer uses
     targets = {f"through the load balancer (nginx on {balancer})": rehearse.SANDBOX_URL,
                f"one gunicorn, direct ({app})": f"http://{address}:{port}"}
     results = {}
@@ -269,9 +302,44 @@ def throughput_markdown(throughput: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def document_markdown(doc: dict) -> str:
-    """results.md: the timings, then whatever else this run measured."""
-    parts = [markdown(doc["results"])]
+def _shown(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:g}{' ' + unit if unit else ''}"
+
+
+def targets_markdown(doc: dict, previous: dict | None = None) -> str:
+    """Each target beside this run's figure (and the previous run's, when there is one)."""
+    head = ["figure", "target", "now", "met"] + (["before"] if previous else [])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, read, most, unit in TARGETS:
+        now = read(doc)
+        met = "-" if now is None else ("yes" if now <= most else "no")
+        row = [name, f"<= {_shown(most, unit)}", _shown(now, unit), met]
+        if previous:
+            row.append(_shown(read(previous), unit))
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(doc: dict, previous: dict) -> str:
+    """Every timing measured by both runs: the previous median, this one, and the change."""
+    lines = [f"Against the previous run ({previous.get('measured_at', 'unknown')}):", "",
+             "| measurement | before (s) | now (s) | change |", "|---|---|---|---|"]
+    for name, result in doc["results"].items():
+        before = previous.get("results", {}).get(name)
+        if not before:
+            continue
+        change = (f"{(result['median'] - before['median']) / before['median'] * 100:+.0f} %"
+                  if before["median"] else "-")
+        lines.append(f"| {name} | {before['median']} | {result['median']} | {change} |")
+    return "\n".join(lines) + "\n"
+
+
+def document_markdown(doc: dict, previous: dict | None = None) -> str:
+    """results.md: the targets, the timings (beside the previous run's), then whatever else this
+    run measured."""
+    parts = ["Targets:\n\n" + targets_markdown(doc, previous), markdown(doc["results"])]
+    if previous and previous.get("results"):
+        parts.append(comparison_markdown(doc, previous))
     if "throughput" in doc:
         parts.append(f"Fixed-rate load, {THROUGHPUT_SECONDS} s per target; latencies of answered "
                      "requests:\n\n" + throughput_markdown(doc["throughput"]))
@@ -287,16 +355,25 @@ def document_markdown(doc: dict) -> str:
     return "\n".join(parts)
 
 
-def write_results(doc: dict) -> None:
+def previous_results() -> dict | None:
+    """The last run's results.json, read before this run writes its own."""
+    try:
+        return json.loads((OUT_DIR / "results.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_results(doc: dict, previous: dict | None = None) -> None:
     OUT_DIR.mkdir(exist_ok=True)
     (OUT_DIR / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (OUT_DIR / "results.md").write_text(document_markdown(doc))
+    (OUT_DIR / "results.md").write_text(document_markdown(doc, previous))
     if doc["results"]:
         bench_chart.write_chart(doc["results"], OUT_DIR / "results.png",
                                 title=f"make bench, {doc['measured_at']}")
 
 
 def main() -> int:
+    previous = previous_results()
     doc: dict = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                  "results": {}}
@@ -318,8 +395,8 @@ def main() -> int:
             doc["stopped_at"] = name
             raise
         finally:
-            write_results(doc)
-    print(document_markdown(doc))
+            write_results(doc, previous)
+    print(document_markdown(doc, previous))
     print(f"bench: wrote {OUT_DIR / 'results.json'}, {OUT_DIR / 'results.md'} and "
           f"{OUT_DIR / 'results.png'}")
     return 0
