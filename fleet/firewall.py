@@ -58,7 +58,7 @@ class Pair:
         """The probe answers that agree with the firewall.
 
         An allowed port may also answer with a TCP reset: the firewall let the packet through
-        and nothing listens yet (gunicorn before the first deploy, the idle handover port).
+        and nothing listens yet (gunicorn before the first deploy, a stopped gunicorn slot).
         Whether the services run is for the other verify modules to say.
         """
         return frozenset({"open", "closed"}) if self.allowed else frozenset({"filtered"})

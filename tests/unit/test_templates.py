@@ -325,6 +325,33 @@ def test_run_wrapper_enters_the_live_release(context, tmp_path):
     assert out == f"{release.name}|{release}|{release}/venv/bin|{TRICKY}"
 
 
+@pytest.mark.parametrize("layout", ["wheel", "plain tree"])
+def test_run_wrapper_puts_the_releases_own_code_first(context, tmp_path, layout):
+    # The dependencies' venv is shared (a link); the app is the release's site/: its wheel
+    # installed there (console scripts in site/bin), or a link to src/ for a plain tree.
+    release = tmp_path / "releases" / "20260101T000000Z-abc1234"
+    deps = tmp_path / "venvs" / "0123456789abcdef"
+    (deps / "bin").mkdir(parents=True)
+    (release / "src" / "bin").mkdir(parents=True)
+    (release / "venv").symlink_to(deps)
+    if layout == "wheel":
+        (release / "site" / "bin").mkdir(parents=True)
+    else:
+        (release / "site").symlink_to("src")
+    Path(context["app_current_dir"]).symlink_to(release)
+    Path(context["app_env_file"]).write_text(render("app/app.env.j2", context))
+    wrapper = tmp_path / "run"
+    wrapper.write_text(render("app/run.sh.j2", context))
+    out = subprocess.run(["sh", str(wrapper), "sh", "-c", 'echo "$PYTHONPATH|$PATH"'],
+                         capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": "/extra"}).stdout.strip()
+    pythonpath, path = out.split("|")
+    assert pythonpath == f"{release}/site:/extra"
+    # A plain tree's own directories (src/bin here) never land on PATH.
+    first = f"{release}/site/bin:{release}/venv/bin" if layout == "wheel" else f"{release}/venv/bin"
+    assert path == f"{first}:/usr/bin:/bin"
+
+
 # --- data services -----------------------------------------------------------------------
 
 

@@ -82,7 +82,7 @@ def test_load_balancer_reaches_gunicorn_but_not_the_data_tier(listener):
     app, lb = _host(APP), _host(LB)
     listener(app, 8000)
     found = probe(lb, _address(app), 8000, 8001, 3306, 6379, 22)
-    # 8001 (the handover port) is open to the load balancer but nothing listens on it now.
+    # 8001 (the second gunicorn slot) is open to the load balancer but nothing listens on it now.
     assert found == {8000: "open", 8001: "closed", 3306: "filtered", 6379: "filtered",
                      22: "filtered"}
 
