@@ -2,7 +2,8 @@
 
 Hosts install from the wheelhouse with `--no-index`, so they never need PyPI or git. An artifact
 is cached by the content of the app tree: building the same tree twice returns the first build,
-release id included.
+release id included. The dependency wheels are cached apart, by what decides them
+(wheelhouse_key): a build that changes only the app's code asks pip for the app's wheel alone.
 
 Layout of `<release id>.tar.gz`:
     manifest.json           release id, app name, git sha, python, checksums of every file, and
@@ -453,6 +454,50 @@ def _unpinned(wheels: Path, pins: Pins, needed: Sequence[str], app_wheel: str) -
     return problems
 
 
+def wheelhouse_key(python: str, pins: Pins, requirements_text: str, needed: Sequence[str]) -> str:
+    """What decides the dependency wheels of a build: the Python, the pins (those of included
+    files too), the text of the requirements file pip reads (its markers and options) and the
+    extra specs. Builds with the same key reuse one set of wheels instead of asking pip again."""
+    digest = hashlib.sha256(f"{LAYOUT}\0{python}\0{pins.kind}\0{pins.source}\0".encode())
+    digest.update(json.dumps(sorted(pins.versions.items())).encode() + b"\0")
+    digest.update(requirements_text.encode() + b"\0")
+    digest.update("\0".join(needed).encode())
+    return digest.hexdigest()[:16]
+
+
+def _pip_wheel(args: Sequence[str], wheels: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet",
+                          "--disable-pip-version-check", "--wheel-dir", str(wheels), *args],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        raise ArtifactError(f"pip wheel {' '.join(args)} failed:\n{run.stderr[-3000:]}")
+
+
+def _dependency_wheels(args: Sequence[str], wheels: Path, cached: Path) -> bool:
+    """The dependency wheels into `wheels`: copied from `cached` when an earlier build with the
+    same wheelhouse_key kept them, else built by pip. Whether pip built them."""
+    if (cached / ".complete").is_file():
+        wheels.mkdir(parents=True, exist_ok=True)
+        for wheel in cached.glob("*.whl"):
+            shutil.copy2(wheel, wheels / wheel.name)
+        return False
+    _pip_wheel(args, wheels)
+    return True
+
+
+def _keep_dependency_wheels(wheels: Path, app_wheel: str, cached: Path) -> None:
+    """After a build that passed its checks: its dependency wheels, for the next build."""
+    partial = cached.with_name(cached.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for wheel in wheels.glob("*.whl"):
+        if wheel.name != app_wheel:
+            shutil.copy2(wheel, partial / wheel.name)
+    (partial / ".complete").write_text("")
+    shutil.rmtree(cached, ignore_errors=True)
+    partial.rename(cached)
+
+
 def deps_id(python: str, requirements: str, extra: Sequence[str], files: dict[str, str],
             app_wheel: str) -> str:
     """The dependency set of a release, from its manifest's checksums: the Python, the
@@ -511,19 +556,15 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
                 + "".join(f"{line}\n" for line in pins.lines))
         else:
             installs = f"src/{pins.source}"
-        pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check",
-               "--wheel-dir", str(wheels)]
         project = is_project(src)
-        jobs = [["--no-deps", str(src)]] if project else []
         # One resolution for the app's pins and the extras, so they cannot disagree.
         deps = (["-r", str(stage / installs)] if _has_requirements(stage / installs)
                 else []) + needed
-        if deps:
-            jobs.insert(0, deps)
-        for args in jobs:
-            run = subprocess.run(pip + args, capture_output=True, text=True)
-            if run.returncode != 0:
-                raise ArtifactError(f"pip wheel {' '.join(args)} failed:\n{run.stderr[-3000:]}")
+        cached = cache_dir / "wheelhouses" / wheelhouse_key(
+            python, pins, (stage / installs).read_text(), needed)
+        fresh = bool(deps) and _dependency_wheels(deps, wheels, cached)
+        if project:
+            _pip_wheel(["--no-deps", str(src)], wheels)
         # setuptools leaves build litter in the source copy; it must not ship.
         for litter in list(src.glob("*.egg-info")) + [src / "build"]:
             shutil.rmtree(litter, ignore_errors=True)
@@ -534,6 +575,8 @@ def build(app_dir: Path, python: str = "3.11", cache_dir: Path = CACHE_DIR,
             raise ArtifactError(f"expected one wheel of the app itself, found {app_wheels}")
         floated = _unpinned(wheels, pins, needed, app_wheels[0])
         _floated(floated, allow_unpinned, say)
+        if fresh:
+            _keep_dependency_wheels(wheels, app_wheels[0], cached)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         checksums = {f: _sha256(stage / f) for f in files}
         manifest = {

@@ -114,3 +114,34 @@ def test_manifest_is_written_last(app_dir, tmp_path):
     slot = built.path.parent
     assert json.loads((slot / "manifest.json").read_text())["archive"] == built.path.name
     assert not list(slot.glob("*.partial"))
+
+
+def test_a_code_change_reuses_the_dependency_wheels_of_the_last_build(app_dir, tmp_path,
+                                                                     monkeypatch):
+    cache = tmp_path / "cache"
+    (app_dir / "requirements.txt").write_text("six==1.16.0\n")
+    first = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    six = "wheels/six-1.16.0-py2.py3-none-any.whl"
+    assert six in first.manifest["files"]
+
+    asked = []
+    real_run = artifact.subprocess.run
+
+    def recording_run(args, **kwargs):
+        asked.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(artifact.subprocess, "run", recording_run)
+    (app_dir / "tinyapp" / "__init__.py").write_text("VERSION = 2\n")
+    second = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    # pip was asked for the app's own wheel only; six came from the first build, unchanged.
+    pip_runs = [a for a in asked if "wheel" in a]
+    assert len(pip_runs) == 1 and "--no-deps" in pip_runs[0], pip_runs
+    assert second.manifest["files"][six] == first.manifest["files"][six]
+    assert second.manifest["deps_id"] == first.manifest["deps_id"]
+
+    # A changed pin is a new set of wheels: pip is asked again.
+    (app_dir / "requirements.txt").write_text("six==1.17.0\n")
+    third = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
+    assert "wheels/six-1.17.0-py2.py3-none-any.whl" in third.manifest["files"]
+    assert third.manifest["deps_id"] != first.manifest["deps_id"]

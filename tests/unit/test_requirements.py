@@ -1,8 +1,10 @@
 """What the wheelhouse is built from: app_requirements and app_extra_requirements (issue 16).
 
 Artifacts are built for real with pip from a tiny app (tests/unit/tiny_app.py) that lists no
-dependency at all; the venv is then built by the app role's own command, rendered from
-roles/app/tasks/release_install.yml and run with the host's /usr/bin/python3 and --no-index.
+dependency at all; the release is then installed by the app role's own commands, rendered from
+roles/app/tasks/release_install.yml and run with the host's /usr/bin/python3 and --no-index: the
+venv of its dependencies, and the app's wheel into the release's site/ (or site -> src/ for a
+plain tree). Code runs as the run wrapper runs it: the venv's Python with site/ on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -31,24 +33,15 @@ def quiet(_: str) -> None:
     pass
 
 
-def _venv_command() -> str:
-    """The shell command of the role's 'Build the release venv from its wheelhouse' task."""
+def _install_task(name: str) -> dict:
+    """One task of the role's 'Install the release' block."""
     tasks = yaml.safe_load((ROOT / "roles/app/tasks/release_install.yml").read_text())
     block = next(t for t in tasks if t.get("name") == "Install the release")["block"]
-    task = next(t for t in block if t["name"] == "Build the release venv from its wheelhouse")
-    return task["ansible.builtin.shell"]["cmd"]
-
-
-def _tree_path_command() -> str:
-    """The shell command of the role's 'Put the app's tree on the venv's path' task."""
-    tasks = yaml.safe_load((ROOT / "roles/app/tasks/release_install.yml").read_text())
-    block = next(t for t in tasks if t.get("name") == "Install the release")["block"]
-    task = next(t for t in block if t["name"] == "Put the app's tree on the venv's path")
-    return task["ansible.builtin.shell"]["cmd"]
+    return next(t for t in block if t["name"] == name)
 
 
 def _install_like_a_host(art: artifact.Artifact, releases: Path) -> Path:
-    """Unpack the archive and run the role's venv command on it, as the install play does."""
+    """Unpack the archive and run the role's install commands on it, as the install play does."""
     releases.mkdir()
     with tarfile.open(art.path) as archive:
         archive.extractall(releases, filter="data")
@@ -56,18 +49,33 @@ def _install_like_a_host(art: artifact.Artifact, releases: Path) -> Path:
     manifest = json.loads((release / "manifest.json").read_text())
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters.update(ANSIBLE_FILTERS)
-    command = env.from_string(_venv_command()).render(
-        app_release_requirements=manifest["requirements"],
-        app_release_extra_requirements=manifest["extra_requirements"],
-        deploy_app_wheel=art.app_wheel)
+    variables = {"app_release_requirements": manifest["requirements"],
+                 "app_release_extra_requirements": manifest["extra_requirements"],
+                 "app_release_venv": str(releases.parent / "venvs" / manifest["deps_id"]),
+                 "deploy_app_wheel": art.app_wheel,
+                 "app_releases_dir": str(releases), "deploy_release": art.release_id}
+    build = _install_task("Build the venv of the release's dependencies from its wheelhouse")
+    command = env.from_string(build["ansible.builtin.shell"]["cmd"]).render(variables)
     run = subprocess.run(["/bin/bash", "-c", command.replace("\n", " ")], cwd=release,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    if not art.app_wheel:  # the task's `when`: a plain tree has no wheel of its own
-        run = subprocess.run(["/bin/bash", "-c", _tree_path_command().replace("\n", " ")],
-                             cwd=release, capture_output=True, text=True, timeout=60)
+    (release / "venv").symlink_to(variables["app_release_venv"])
+    if art.app_wheel:
+        install = _install_task("Install the app's wheel into the release")
+        argv = [env.from_string(a).render(variables)
+                for a in install["ansible.builtin.command"]["argv"]]
+        run = subprocess.run(argv, cwd=release, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
+    else:  # the role's other task (its `when`): a plain tree is imported from src/
+        (release / "site").symlink_to("src")
     return release
+
+
+def _python(release: Path, code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`code` run as the run wrapper runs the release's programs: its venv, site/ first."""
+    return subprocess.run([release / "venv/bin/python", "-c", code], cwd=cwd,
+                          env={"PYTHONPATH": str(release / "site")},
+                          capture_output=True, text=True)
 
 
 def test_the_defaults_are_the_pins_the_reference_app_runs_with():
@@ -85,10 +93,8 @@ def test_an_app_that_lists_neither_gets_gunicorn_and_pymysql(tmp_path):
     wheels = " ".join(art.manifest["files"])
     assert "wheels/gunicorn-27.0.1-" in wheels and "wheels/pymysql-1.2.4-" in wheels.lower()
     release = _install_like_a_host(art, tmp_path / "releases")
-    run = subprocess.run([release / "venv/bin/python", "-c",
-                          "import gunicorn, pymysql, tinyapp; print(gunicorn.__version__, "
-                          "pymysql.VERSION_STRING, tinyapp.VERSION)"],
-                         capture_output=True, text=True)
+    run = _python(release, "import gunicorn, pymysql, tinyapp; print(gunicorn.__version__, "
+                           "pymysql.VERSION_STRING, tinyapp.VERSION)")
     assert run.stdout.split() == ["27.0.1", "1.2.4", "1"], run.stderr
     assert (release / "venv/bin/gunicorn").is_file()
 
@@ -161,13 +167,12 @@ def test_a_plain_tree_with_a_pinned_requirements_file_ships_without_a_wheel(tmp_
     assert "src/tinyapp/wsgi.py" in art.manifest["files"]
     assert not any(f.startswith("wheels/tinyapp") for f in art.manifest["files"])
     release = _install_like_a_host(art, tmp_path / "releases")
-    # From another directory, as a console script (celery, alembic) runs: the .pth finds it.
-    run = subprocess.run([release / "venv/bin/python", "-c",
-                          "import gunicorn, tinyapp.wsgi; print(tinyapp.wsgi.VERSION, "
-                          "tinyapp.__file__)"], cwd=tmp_path, capture_output=True, text=True)
+    # From another directory, as a console script (celery, alembic) runs: site/ (src/) finds it.
+    run = _python(release, "import gunicorn, tinyapp.wsgi; print(tinyapp.wsgi.VERSION, "
+                           "tinyapp.__file__)", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     version, where = run.stdout.split()
-    assert version == "1" and where.startswith(str(release / "src")), run.stdout
+    assert version == "1" and Path(where).resolve().is_relative_to(release / "src"), run.stdout
 
 
 def test_a_directory_without_a_requirements_file_is_refused_naming_the_variable(tmp_path):
@@ -299,9 +304,7 @@ def test_pins_from_a_lock_file_or_pyproject_are_what_hosts_install(tmp_path, nam
     release = _install_like_a_host(art, tmp_path / "releases")
     listed = (release / "requirements.lock.txt").read_text().splitlines()
     assert [line.split(";")[0].replace("[unused]", "") for line in listed[1:]] == [DATEUTIL, SIX]
-    run = subprocess.run([release / "venv/bin/python", "-c",
-                          "import dateutil, six, tinyapp; print(dateutil.__version__)"],
-                         capture_output=True, text=True)
+    run = _python(release, "import dateutil, six, tinyapp; print(dateutil.__version__)")
     assert run.stdout.strip() == "2.9.0.post0", run.stderr
 
 
