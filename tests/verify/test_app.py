@@ -21,8 +21,10 @@ def test_gunicorn_binds_private_address_only(host, app_name, private_address):
     with host.sudo():
         config = host.file(f"/srv/{app_name}/shared/gunicorn.conf.py").content_string
     assert f'bind = ["{private_address}:8000"]' in config
-    # Not started before the first deploy; once it is, only on the private address.
-    assert set(listening(host, 8000)) <= {f"tcp://{private_address}:8000"}
+    # Not started before the first deploy; once it is, only on the private address: both slots
+    # (the one the load balancers use and the one a deploy starts next, 8001).
+    for port in (8000, 8001):
+        assert set(listening(host, port)) <= {f"tcp://{private_address}:{port}"}
 
 
 def test_env_file_private(host, app_name):
