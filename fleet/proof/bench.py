@@ -308,7 +308,7 @@ def _shown(value: float | None, unit: str) -> str:
 
 def targets_markdown(doc: dict, previous: dict | None = None) -> str:
     """Each target beside this run's figure (and the previous run's, when there is one)."""
-    head = ["figure", "target", "now", "met"] + (["before"] if previous else [])
+    head = ["figure", "goal", "now", "met"] + (["before"] if previous else [])
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name, read, most, unit in TARGETS:
         now = read(doc)
