@@ -28,7 +28,8 @@ class Phase:
 
 
 class Clock:
-    """Runs phases in order: announces each, times it, records whether it finished."""
+    """Runs phases: announces each, times it, records whether it finished. Two threads may run
+    a phase each at the same time (the list append is atomic)."""
 
     def __init__(self, phases: list[Phase], say: Callable[[str], None]) -> None:
         self.phases = phases
@@ -49,7 +50,19 @@ class Clock:
 
 
 def total(phases: list[Phase]) -> float:
-    return sum(p.seconds for p in phases)
+    """Wall-clock seconds the phases took: phases that ran side by side (a deploy restarts the
+    workers while the app hosts start the release) count once. A phase without a start time
+    (started_at 0) counts in full."""
+    spent, reached = 0.0, float("-inf")
+    for phase in sorted(phases, key=lambda p: p.started_at):
+        if not phase.started_at:
+            spent += phase.seconds
+            continue
+        start = max(phase.started_at, reached)
+        if phase.ended_at > start:
+            spent += phase.ended_at - start
+            reached = phase.ended_at
+    return spent
 
 
 def table(phases: list[Phase], ok: bool) -> str:

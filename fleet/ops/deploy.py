@@ -15,6 +15,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +110,7 @@ def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
 def _reach(inv: Inventory, say: ansible.Say) -> None:
     """The half that reaches hosts, run once every local check has passed."""
     try:
-        provisioning.reach(inv, say=say)
+        provisioning.reach(inv, say=say, provisioned=True)
     except provisioning.ProvisionError as exc:
         raise DeployError(str(exc)) from None
 
@@ -195,9 +196,9 @@ class Plan:
             steps.insert(0, "no programs to restart (app_programs): the workers and beat groups "
                             "are empty")
         else:
-            steps.insert(0, f"restart the programs (app_programs) on {workers} (warm shutdown); "
-                            "one that does not stay up stops the deploy before any app host "
-                            "switches")
+            steps.insert(0, f"restart the programs (app_programs) on {workers} (warm shutdown) "
+                            "while the app hosts start the release; one that does not stay up "
+                            "stops the deploy before any load balancer moves")
         steps.append("audit, prune old releases and static files, release the lock")
         lines += [f"{number}. {step}" for number, step in enumerate(steps, start=3)]
         return "\n".join(lines)
@@ -336,29 +337,89 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                               f"app_migrate_command {command!r} did not succeed (output above; "
                               f"fix the migration or the variable); no host was switched, every "
                               f"host still runs its release; {backup}")
-    _workers(clock, plan)
-    with clock.phase("switch", "roll the app hosts over"):
-        result = _playbook("release-switch.yml", inv, variables, clock.say)
-        if not result.ok:
-            reason = (results.every_failure(result.results) or
-                      f"switching failed on {', '.join(result.failed_hosts)}")
-            raise DeployError(reason + _workers_back(plan, clock.say))
+    _go_live(clock, plan, "roll the app hosts over", workers_first=True)
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
     with clock.phase("finish", f"prune to {keep} releases and unused static files"):
-        outcome.pruned = releases.prune(inv, keep, say=clock.say)
-        kept = {r for state in releases.read(inv).values() for r in state.installed}
-        releases.prune_static(inv, kept)
+        outcome.pruned, static_gone = releases.prune(inv, keep, say=clock.say)
         for host, gone in sorted(outcome.pruned.items()):
             clock.say(f"pruned on {host}: {', '.join(gone)}")
+        for lb, gone in sorted(static_gone.items()):
+            clock.say(f"unused static files deleted on {lb}: {len(gone)}")
 
 
-def _workers(clock: Clock, plan: Plan) -> None:
-    if not plan.inv.hosts_of("workers", "beat"):
+def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
+    """Switch the app hosts (release-switch.yml) and restart the programs on the workers and
+    beat (release-workers.yml) side by side, unless a host is in both groups.
+
+    `workers_first` (a deploy): the load balancers move only once the programs run the release
+    too (the switch waits for the workers' signal file), so a program that does not start
+    stops the deploy before any app host serves the release. A rollback does not wait: the web
+    goes back as soon as its own gate passes. A failure on either side sends both back.
+    """
+    workers = plan.inv.hosts_of("workers", "beat")
+    if not workers:
         clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
+        _switch(clock, plan, what, {})
         return
+    if set(workers) & set(plan.inv.hosts_of("app")):  # a host in both: one play at a time
+        if workers_first:
+            _workers(clock, plan, clock.say)
+        try:
+            _switch(clock, plan, what, {})
+        except DeployError as exc:
+            back = _workers_back(plan, clock.say) if workers_first else ""
+            raise DeployError(str(exc) + back) from None
+        if not workers_first:
+            _workers(clock, plan, clock.say)
+        return
+    failures: dict[str, DeployError] = {}
+    with tempfile.TemporaryDirectory(prefix="flaskfleet-golive-") as tmp:
+        signal = Path(tmp) / "workers"
+
+        def restart() -> None:
+            done = False
+            try:
+                _workers(clock, plan, lambda line: clock.say(f"[workers] {line}"))
+                done = True
+            except DeployError as exc:
+                failures["workers"] = exc
+            except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
+                failures["workers"] = DeployError(f"restarting the programs failed: {exc!r}")
+            finally:  # the switch waits for this file, whatever happened
+                partial = signal.with_name("workers.partial")
+                partial.write_text("ok" if done else "failed")
+                partial.rename(signal)
+
+        thread = threading.Thread(target=restart, name="workers", daemon=True)
+        thread.start()
+        try:
+            _switch(clock, plan, what, {"deploy_workers_signal": str(signal)}
+                    if workers_first else {})
+        except DeployError as exc:
+            failures["switch"] = exc
+        finally:
+            thread.join()
+    if "workers" in failures:
+        app_side = (f" App hosts: {failures['switch']}" if "switch" in failures else
+                    f" The app hosts serve {plan.release}.")
+        raise DeployError(f"{failures['workers']}{app_side}")
+    if "switch" in failures:
+        raise DeployError(str(failures["switch"]) + _workers_back(plan, clock.say))
+
+
+def _switch(clock: Clock, plan: Plan, what: str, extra: dict) -> None:
+    with clock.phase("switch", what):
+        result = _playbook("release-switch.yml", plan.inv, {**plan.variables, **extra},
+                           clock.say)
+        if not result.ok:
+            raise DeployError(results.every_failure(result.results) or
+                              f"switching failed on {', '.join(result.failed_hosts)}")
+
+
+def _workers(clock: Clock, plan: Plan, say: ansible.Say) -> None:
     with clock.phase("workers", "switch workers and beat, restart app_programs (warm shutdown)"):
-        result = _playbook("release-workers.yml", plan.inv, plan.variables, clock.say)
+        result = _playbook("release-workers.yml", plan.inv, plan.variables, say)
         if not result.ok:
             # The failure result names the program and says where each host is now.
             reason = _from_results(result)[0]
@@ -428,15 +489,9 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
                               "app_switch_reuse_warm": True,
                               **(extra_vars or {})}, first=False, before=before)
 
-    def work() -> None:
-        with clock.phase("switch", f"roll the app hosts back to {target}"):
-            result = _playbook("release-switch.yml", inv, plan.variables, say)
-            if not result.ok:
-                raise DeployError(results.every_failure(result.results) or
-                                  f"switching failed on {', '.join(result.failed_hosts)}")
-        _workers(clock, plan)
-
-    return _locked(outcome, clock, plan, "rollback", work, say)
+    return _locked(outcome, clock, plan, "rollback",
+                   lambda: _go_live(clock, plan, f"roll the app hosts back to {target}",
+                                    workers_first=False), say)
 
 
 # --- local hooks (fleet/ops/hooks.py) and maintenance mode (fleet/ops/maintenance.py) ---

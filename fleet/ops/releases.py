@@ -112,15 +112,24 @@ def prune_plan(state: HostReleases, keep: int = DEFAULT_KEEP) -> list[str]:
 
 
 def prune(inv: Inventory, keep: int = DEFAULT_KEEP,
-          say: ansible.Say = print) -> dict[str, list[str]]:
-    """Delete old releases on every host (playbooks/release-prune.yml); host -> what was removed."""
-    plans = {host: doomed for host, state in read(inv).items()
+          say: ansible.Say = print) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Delete old releases on every host and the static files no kept release uses, in one run
+    of playbooks/release-prune.yml: (host -> releases removed, load balancer -> files removed).
+    """
+    states = read(inv)
+    plans = {host: doomed for host, state in states.items()
              if state.error is None and (doomed := prune_plan(state, keep))}
-    if not plans:
-        return {}
-    result = ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_releases": plans},
-                                   limit=",".join(sorted(plans)), say=say)
-    return {host: doomed for host, doomed in plans.items() if _pruned(result, host)}
+    kept = {r for host, state in states.items() for r in state.installed
+            if r not in plans.get(host, ())}
+    static = static_plans(inv, kept)
+    paths = {lb: removed for lb, (_, removed) in static.items() if removed}
+    if not plans and not paths:
+        return {}, {}
+    result = ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path,
+                                   {"prune_releases": plans, "prune_static_paths": paths},
+                                   limit=",".join(sorted({*plans, *paths})), say=say)
+    return ({host: doomed for host, doomed in plans.items() if _pruned(result, host)},
+            {lb: doomed for lb, (doomed, _) in static.items() if doomed and _pruned(result, lb)})
 
 
 def _pruned(result: ansible.PlaybookResult, host: str) -> bool:
@@ -142,8 +151,10 @@ def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
     return sorted(f for f in files if f not in wanted)
 
 
-def prune_static(inv: Inventory, keep_releases: Iterable[str]) -> dict[str, list[str]]:
-    """On every load balancer, delete the static files and lists no kept release uses.
+def static_plans(inv: Inventory, keep_releases: Iterable[str]
+                 ) -> dict[str, tuple[list[str], list[str]]]:
+    """On every load balancer, the static files no kept release uses and the paths to delete
+    (those files and the lists of releases not kept): lb -> (files, paths). Only reads.
 
     Where they are is the nginx role's to say (nginx_static_root, nginx_static_lists_dir).
     """
@@ -173,13 +184,8 @@ def prune_static(inv: Inventory, keep_releases: Iterable[str]) -> dict[str, list
         stale_lists = [f"{lists_dir}/{r}.json" for r in lists if r not in keep]
         return doomed, [f"{static_root}/{f}" for f in doomed] + stale_lists
 
-    # Read over SSH, deleted by a play (nginx static_prune) like every change to a host.
-    plans = hosts.each(inv, inv.hosts_of("loadbalancers"), one)
-    paths = {lb: removed for lb, (_, removed) in plans.items() if removed}
-    if paths:
-        ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path, {"prune_static_paths": paths},
-                              limit=",".join(sorted(paths)))
-    return {lb: doomed for lb, (doomed, _) in plans.items()}
+    # Read over SSH; deleted by a play (nginx static_prune) like every change to a host.
+    return hosts.each(inv, inv.hosts_of("loadbalancers"), one)
 
 
 def table(states: dict[str, HostReleases]) -> str:

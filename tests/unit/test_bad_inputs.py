@@ -309,6 +309,19 @@ def test_the_unbroken_copy_gets_as_far_as_the_ping(tmp_path, reached):
     assert snapshot(env) == before
 
 
+def test_a_rollback_reaches_its_hosts_over_ssh_without_ansible(tmp_path, reached):
+    """Deploys and rollbacks go to provisioned hosts: a direct SSH probe, no Ansible start-up;
+    an unreachable host is refused the same way, named, before the lock."""
+    env = make_env(tmp_path)
+    before = snapshot(env)
+    with pytest.raises(deploy.DeployError, match="unreachable host") as error:
+        deploy.rollback(str(env), say=quiet)
+    assert f"  - {APP1}: " in str(error.value) and "nothing was changed" in str(error.value)
+    inv = inventory.load(str(env))
+    assert sorted(reached) == sorted(f"ssh {host}" for host in inv.hosts)
+    assert snapshot(env) == before
+
+
 # --- 1. only the generated sandbox is a sandbox --------------------------------------------
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import tls_pair
 import yaml
 
-from fleet import ansible, inventory, phases
+from fleet import ansible, inventory, phases, results
 from fleet.ops import deploy, provision
 from fleet.sandbox import secrets
 
@@ -417,14 +418,20 @@ def test_the_workers_phase_runs_no_play_without_workers(tmp_path, secrets_file, 
     write_env(tmp_path, groups=fleet_groups(beat={"hosts": {}}, workers={"hosts": {}}),
               files=secrets_file)
 
-    def no_play(*_args, **_kwargs):
-        raise AssertionError("a play ran for empty worker groups")
+    class Done:
+        ok, failed_hosts, results = True, [], []
 
-    monkeypatch.setattr(deploy, "_playbook", no_play)
+    def switch_only(name, *_args):
+        assert name == "release-switch.yml", f"{name} ran for empty worker groups"
+        return Done()
+
+    monkeypatch.setattr(deploy, "_playbook", switch_only)
     said: list[str] = []
     recorded: list = []
-    deploy._workers(phases.Clock(recorded, said.append), _plan(tmp_path, first=False))
-    assert recorded == [] and any("nothing to restart" in line for line in said)
+    deploy._go_live(phases.Clock(recorded, said.append), _plan(tmp_path, first=False), "switch",
+                    workers_first=True)
+    assert [p.name for p in recorded] == ["switch"]
+    assert any("nothing to restart" in line for line in said)
 
 
 def _before(**live: str | None) -> dict:
@@ -454,3 +461,88 @@ def test_a_failed_switch_sends_the_workers_back_to_their_release(tmp_path, secre
     first = deploy.Plan(plan.inv, plan.release, plan.variables, first=True, before={})
     assert "had no earlier release" in deploy._workers_back(first, lambda _line: None)
     assert len(ran) == 1  # nothing to go back to: no play
+
+
+class _Played:
+    def __init__(self, ok: bool, reason: str = "", host: str = "") -> None:
+        self.ok, self.failed_hosts = ok, ([] if ok else [host])
+        self.results = [] if ok else [results.Failure(host, reason)]
+
+
+def _go_live_plays(monkeypatch, workers_ok: bool, switch_ok: bool = True):
+    """Stand-ins for the two plays with the real plays' contract: release-switch.yml, when given
+    deploy_workers_signal, waits for that file and fails unless it says ok."""
+    ran: list[tuple[str, str, float]] = []
+
+    def play(name, _inv, variables, _say):
+        started = time.monotonic()
+        if name == "release-workers.yml":
+            time.sleep(0.3)
+            ran.append((name, variables["deploy_release"], started))
+            return _Played(workers_ok, "host=worker1: a program did not stay up", "worker1")
+        signal = variables.get("deploy_workers_signal")
+        if signal:
+            while not Path(signal).exists():
+                time.sleep(0.02)
+            if Path(signal).read_text() != "ok":
+                ran.append((name, "waited: failed", started))
+                return _Played(False, "host=app1: not switched: the workers and beat did not "
+                                      "start the release", "app1")
+        ran.append((name, "waited: ok" if signal else "no wait", started))
+        return _Played(switch_ok, "host=app1: the gate failed", "app1")
+
+    monkeypatch.setattr(deploy, "_playbook", play)
+    return ran
+
+
+def _celery_plan(tmp_path, secrets_file):
+    write_env(tmp_path, files=secrets_file)
+    return deploy.Plan(inventory.load("sandbox", tmp_path), "20261203T100000Z-new",
+                       {"deploy_release": "20261203T100000Z-new"}, first=False,
+                       before=_before(worker1="20261202T100000Z-old",
+                                      app1="20261202T100000Z-old"))
+
+
+def test_a_deploy_restarts_the_workers_while_the_switch_waits_for_them(
+        tmp_path, secrets_file, monkeypatch):
+    ran = _go_live_plays(monkeypatch, workers_ok=True)
+    recorded: list = []
+    deploy._go_live(phases.Clock(recorded, lambda _l: None), _celery_plan(tmp_path, secrets_file),
+                    "switch", workers_first=True)
+    assert sorted(r[:2] for r in ran) == [("release-switch.yml", "waited: ok"),
+                                          ("release-workers.yml", "20261203T100000Z-new")]
+    assert abs(ran[0][2] - ran[1][2]) < 0.2  # started together
+    assert sorted(p.name for p in recorded) == ["switch", "workers"]
+    assert phases.total(recorded) < sum(p.seconds for p in recorded)
+
+
+def test_a_program_that_does_not_start_stops_the_deploy_before_the_load_balancers_move(
+        tmp_path, secrets_file, monkeypatch):
+    ran = _go_live_plays(monkeypatch, workers_ok=False)
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy._go_live(phases.Clock([], lambda _l: None), _celery_plan(tmp_path, secrets_file),
+                        "switch", workers_first=True)
+    message = str(caught.value)
+    assert message.startswith("host=worker1: a program did not stay up"), message
+    assert "App hosts: host=app1: not switched" in message
+    assert ("release-switch.yml", "waited: failed") in [r[:2] for r in ran]
+
+
+def test_a_failed_switch_beside_the_workers_sends_them_back(tmp_path, secrets_file, monkeypatch):
+    ran = _go_live_plays(monkeypatch, workers_ok=True, switch_ok=False)
+    with pytest.raises(deploy.DeployError, match="the gate failed.*are back on "
+                                                 "20261202T100000Z-old"):
+        deploy._go_live(phases.Clock([], lambda _l: None), _celery_plan(tmp_path, secrets_file),
+                        "switch", workers_first=True)
+    assert [r[:2] for r in ran if r[0] == "release-workers.yml"] == [
+        ("release-workers.yml", "20261203T100000Z-new"),
+        ("release-workers.yml", "20261202T100000Z-old")]
+
+
+def test_a_rollback_does_not_hold_the_web_for_the_workers(tmp_path, secrets_file, monkeypatch):
+    ran = _go_live_plays(monkeypatch, workers_ok=False)
+    with pytest.raises(deploy.DeployError) as caught:
+        deploy._go_live(phases.Clock([], lambda _l: None), _celery_plan(tmp_path, secrets_file),
+                        "switch", workers_first=False)
+    assert ("release-switch.yml", "no wait") in [r[:2] for r in ran]
+    assert "The app hosts serve 20261203T100000Z-new" in str(caught.value)

@@ -120,18 +120,13 @@ def test_static_pruning_honours_an_overridden_lists_dir(tmp_path, monkeypatch):
     default_dir = Path(role_defaults()["nginx_static_lists_dir"])
     assert default_dir != lists
     inv = _env(tmp_path, {"nginx_static_root": str(static), "nginx_static_lists_dir": str(lists)})
-    plays = []
 
     def locally(inv, names, work):  # the load balancer is this machine's directories
         return {name: work(LocalRunner()) for name in names}
 
     monkeypatch.setattr(releases.hosts, "each", locally)
-    monkeypatch.setattr(releases.ansible, "run_with_vars",
-                        lambda playbook, path, variables, **kw: plays.append(variables))
-    removed = releases.prune_static(inv, {"R2"})
-    assert removed == {"loadbalancers1": ["app.111.css"]}
-    assert plays == [{"prune_static_paths": {"loadbalancers1": [
-        str(static / "app.111.css"), str(lists / "R1.json")]}}]
+    assert releases.static_plans(inv, {"R2"}) == {"loadbalancers1": (
+        ["app.111.css"], [str(static / "app.111.css"), str(lists / "R1.json")])}
 
 
 def test_a_list_setting_keeps_its_elements(tmp_path):
