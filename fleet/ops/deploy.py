@@ -350,7 +350,8 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
 
 def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
     """Switch the app hosts (release-switch.yml) and restart the programs on the workers and
-    beat (release-workers.yml) side by side, unless a host is in both groups.
+    beat (release-workers.yml) side by side, unless a host is in both groups or nothing runs a
+    release yet (a first deploy).
 
     `workers_first` (a deploy): the load balancers move only once the programs run the release
     too (the switch waits for the workers' signal file), so a program that does not start
@@ -362,7 +363,9 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
         clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
         _switch(clock, plan, what, {})
         return
-    if set(workers) & set(plan.inv.hosts_of("app")):  # a host in both: one play at a time
+    # One play at a time when a host is in both groups, and on a first deploy, whose ready
+    # path may need beat's heartbeat (docs/decisions.md).
+    if set(workers) & set(plan.inv.hosts_of("app")) or (workers_first and plan.first):
         if workers_first:
             _workers(clock, plan, clock.say)
         try:

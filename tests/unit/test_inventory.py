@@ -546,3 +546,14 @@ def test_a_rollback_does_not_hold_the_web_for_the_workers(tmp_path, secrets_file
                         "switch", workers_first=False)
     assert ("release-switch.yml", "no wait") in [r[:2] for r in ran]
     assert "The app hosts serve 20261203T100000Z-new" in str(caught.value)
+
+
+def test_a_first_deploy_starts_the_workers_before_the_app_hosts(tmp_path, secrets_file,
+                                                                monkeypatch):
+    ran = _go_live_plays(monkeypatch, workers_ok=True)
+    plan = _celery_plan(tmp_path, secrets_file)
+    first = deploy.Plan(plan.inv, plan.release, plan.variables, first=True, before={})
+    deploy._go_live(phases.Clock([], lambda _l: None), first, "switch", workers_first=True)
+    assert [r[:2] for r in ran] == [("release-workers.yml", "20261203T100000Z-new"),
+                                    ("release-switch.yml", "no wait")]
+    assert ran[1][2] >= ran[0][2] + 0.3  # the switch began once the workers were done
