@@ -28,6 +28,7 @@ from fleet import inventory
 from fleet.ops import crashloop
 from fleet.ops.status import live_ports
 from fleet.proof.load import BackgroundLoad
+from fleet.settings import setting
 
 
 @pytest.fixture(scope="module")
@@ -168,15 +169,19 @@ def test_drill7_mariadb_restart_under_load_recovers_without_a_redeploy(fleet):
 def test_drill8_crash_loop_makes_deploy_refuse_and_say_why(fleet):
     inv, _ = fleet
     host = inv.hosts_of("app")[0]
-    # Kill gunicorn's master after it has counted as started (startsecs=5): supervisord sees an
+    # The live slot (the one the load balancers use; earlier deploys decide which): the check
+    # leaves the idle one alone.
+    live = ("fleetapp-web" if live_ports(inv)[host] == int(setting(inv, "app_gunicorn_port"))
+            else "fleetapp-web-handover")
+    # Kill gunicorn's master after it has counted as started (startsecs): supervisord sees an
     # unexpected exit each time and restarts it, the signature of a crash loop.
     for _ in range(crashloop.MAX_UNEXPECTED_EXITS):
-        on(inv, host, "sleep 6; kill -9 $(supervisorctl pid fleetapp-web)")
+        on(inv, host, f"sleep 6; kill -9 $(supervisorctl pid {live})")
     time.sleep(6)
     found = crashloop.check(inv)
     assert [f.host for f in found] == [host], found
     result = fab("deploy")
     assert result.returncode != 0
-    assert f"{host}: fleetapp-web exited unexpectedly" in result.stderr, result.stderr
+    assert f"{host}: {live} exited unexpectedly" in result.stderr, result.stderr
     assert "crash loop" in result.stderr and "nothing was changed" in result.stderr
     assert "==> lock" not in result.stdout  # refused in pre-flight, before anything
