@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,12 +108,28 @@ def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
     return inv
 
 
-def _reach(inv: Inventory, say: ansible.Say) -> None:
-    """The half that reaches hosts, run once every local check has passed."""
+def _read_hosts(inv: Inventory, say: ansible.Say, crashloops: bool
+                ) -> dict[str, releases.HostReleases]:
+    """The half of the pre-flight that reaches hosts, read-only: SSH and sudo on every host,
+    (for a deploy) no program crash-looping, and each host's releases."""
     try:
         provisioning.reach(inv, say=say, provisioned=True)
     except provisioning.ProvisionError as exc:
         raise DeployError(str(exc)) from None
+    looping = crashloop.check(inv) if crashloops else []
+    if looping:
+        raise DeployError(
+            "pre-flight failed, nothing was changed: "
+            + "; ".join(str(f) for f in looping)
+            + ". A rollout over a crash-looping program cannot tell a bad release from a "
+            "bad host: find the cause (`fab logs supervisor --host HOST`, `fab logs web`) "
+            "and fix it, or `fab rollback`, then deploy")
+    before = releases.read(inv)
+    unreadable = {h: s.error for h, s in before.items() if s.error}
+    if unreadable:
+        raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
+            f"{h}: {e}" for h, e in unreadable.items()))
+    return before
 
 
 # A release id as artifact.release_id writes it: UTC time to the second, then the git sha.
@@ -184,9 +201,10 @@ class Plan:
                 for host, state in sorted(self.before.items())]
         lines = [report.table(("host", "live release", f"has {self.release}"), rows), "",
                  f"1. install {self.release} on {len(self.before)} host(s) and publish static "
-                 f"to {', '.join(self.inv.hosts_of('loadbalancers'))}",
-                 f"2. back up the database on {self.inv.hosts_of('db')[0]}, migrate once from "
-                 f"{apps[0]}"]
+                 f"to {', '.join(self.inv.hosts_of('loadbalancers'))}; back up the database "
+                 f"on {self.inv.hosts_of('db')[0]} meanwhile (with --maintenance: in step 2, "
+                 "once the page is up)",
+                 f"2. migrate once from {apps[0]}"]
         at_once = "all at once" if batch == 0 or batch >= len(apps) else f"{batch} at a time"
         mode = (f"start the release in each host's other gunicorn slot, gate it, move the load "
                 f"balancers to it; {at_once}")
@@ -205,12 +223,7 @@ class Plan:
 
 
 def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
-          extra: dict | None) -> Plan:
-    before = releases.read(inv)
-    unreadable = {h: s.error for h, s in before.items() if s.error}
-    if unreadable:
-        raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
-            f"{h}: {e}" for h, e in unreadable.items()))
+          extra: dict | None, before: dict[str, releases.HostReleases]) -> Plan:
     variables = {"deploy_release": art.release_id, "deploy_artifact": str(art.path.resolve()),
                  "deploy_app_wheel": art.app_wheel,
                  "deploy_static": str((published / "files").resolve()),
@@ -254,26 +267,22 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
                                   ) from None
             if not check:
                 _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
-            try:
-                art = artifact.build(source, say=say,
-                                     requirements=setting(inv, "app_requirements"),
-                                     extra=setting_list(inv, "app_extra_requirements"),
-                                     allow_unpinned=setting_bool(inv, "app_allow_unpinned"))
-            except artifact.ArtifactError as exc:
-                raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
-            outcome.release = art.release_id
-            published = _static_of(art, setting(inv, "app_static_dir"),
-                                   setting(inv, "nginx_static_plain_subdir"))
-            _reach(inv, say)
-            looping = crashloop.check(inv)
-            if looping:
-                raise DeployError(
-                    "pre-flight failed, nothing was changed: "
-                    + "; ".join(str(f) for f in looping)
-                    + ". A rollout over a crash-looping program cannot tell a bad release from a "
-                    "bad host: find the cause (`fab logs supervisor --host HOST`, `fab logs web`) "
-                    "and fix it, or `fab rollback`, then deploy")
-            plan = _plan(inv, art, published, batch, extra_vars)
+            # The hosts are read (read-only) while the artifact builds; a build error is
+            # reported first, as it would have been had the hosts been read after it.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                hosts_read = pool.submit(_read_hosts, inv, say, True)
+                try:
+                    art = artifact.build(source, say=say,
+                                         requirements=setting(inv, "app_requirements"),
+                                         extra=setting_list(inv, "app_extra_requirements"),
+                                         allow_unpinned=setting_bool(inv, "app_allow_unpinned"))
+                except artifact.ArtifactError as exc:
+                    raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
+                outcome.release = art.release_id
+                published = _static_of(art, setting(inv, "app_static_dir"),
+                                       setting(inv, "nginx_static_plain_subdir"))
+                before = hosts_read.result()
+            plan = _plan(inv, art, published, batch, extra_vars, before)
     say("\n" + plan.describe(batch))
     if check:
         holder = lock.status(hosts.runner(inv, lock_host(inv)))
@@ -312,21 +321,26 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
 
 
 def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
-    inv, variables = plan.inv, plan.variables
-    with clock.phase("install", "unpack, check and build the venv on every host; static"):
+    # The database is dumped while the release installs; with --maintenance, once the page is
+    # up (no write falls between the dump and the migration).
+    early = not plan.maintenance
+    inv, variables = plan.inv, {**plan.variables, "deploy_backup_during_install": early}
+    with clock.phase("install", "unpack, check and build the venv on every host; static"
+                     + ("; back up the database" if early else "")):
         result = _playbook("release-install.yml", inv, variables, clock.say)
+        reason, outcome.backup, _ = _from_results(result)
         if not result.ok:
             # A failure result (e.g. app_wsgi does not import) says what to fix.
-            reason, _, _ = _from_results(result)
             raise DeployError(f"installing the release failed on "
                               f"{', '.join(result.failed_hosts) or 'a host'}"
                               f"{': ' + reason if reason else ' (output above)'}; "
                               "nothing live was changed, no host was switched")
     if plan.maintenance:
         _maintenance(clock, plan, on=True)
-    with clock.phase("migrate", "back up the database, migrate once"):
+    with clock.phase("migrate", "migrate once" if early else "back up the database, migrate once"):
         result = _playbook("release-migrate.yml", inv, variables, clock.say)
-        _, outcome.backup, outcome.migration = _from_results(result)
+        _, backup, outcome.migration = _from_results(result)
+        outcome.backup = backup or outcome.backup
         if not result.ok:
             where = ", ".join(result.failed_hosts) or "a host"
             backup = (f"the database was backed up first: {outcome.backup} "
@@ -469,12 +483,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
                               "`fab releases` lists them)")
         inv = _preflight(env, say)
         _check_hooks(inv)
-        _reach(inv, say)
-        before = releases.read(inv)
-        unreadable = {h: s.error for h, s in before.items() if s.error}
-        if unreadable:
-            raise DeployError("pre-flight failed, cannot read the releases on: " + "; ".join(
-                f"{h}: {e}" for h, e in unreadable.items()))
+        before = _read_hosts(inv, say, crashloops=False)
         target = to or before[inv.hosts_of("app")[0]].previous
         if not target:
             raise DeployError("there is no previous release to roll back to; name one with "

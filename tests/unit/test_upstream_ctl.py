@@ -250,3 +250,20 @@ def test_status_lb_command_runs_the_real_script(tmp_path):
     assert result.stderr == ""
     assert status.parse_lb(result.stdout) == {"127.0.0.1": "up", "127.0.0.2": "drained",
                                               "127.0.0.3": "failing (down)"}
+
+
+def test_main_port_moves_several_hosts_in_one_change(tmp_path, monkeypatch, capsys):
+    ctl = load_ctl(tmp_path)
+    write_conf(tmp_path, upstream(drained=["10.0.0.4"]))
+    applied = []
+    monkeypatch.setattr(ctl, "apply", lambda text, timeout: (applied.append(text), (0.1, 0))[1])
+    assert ctl.main(["port", "10.0.0.3", "8001", "10.0.0.30", "8001"]) == 0
+    [text] = applied  # one nginx reload for both
+    assert ctl.servers(text) == [("10.0.0.3", 8001, False), ("10.0.0.4", 8000, True),
+                                 ("10.0.0.30", 8001, False)]
+    state = json.loads((tmp_path / "state" / "upstream.json").read_text())
+    assert state["ports"] == {"10.0.0.3": 8001, "10.0.0.30": 8001}
+    assert "port 10.0.0.3 10.0.0.30: done" in capsys.readouterr().out
+    with pytest.raises(ctl.Refused, match="pairs"):
+        ctl.main(["port", "10.0.0.3", "8001", "10.0.0.4"])
+    assert len(applied) == 1
