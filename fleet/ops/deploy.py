@@ -201,7 +201,9 @@ class Plan:
                 for host, state in sorted(self.before.items())]
         lines = [report.table(("host", "live release", f"has {self.release}"), rows), "",
                  f"1. install {self.release} on {len(self.before)} host(s) and publish static "
-                 f"to {', '.join(self.inv.hosts_of('loadbalancers'))}; back up the database "
+                 f"to {', '.join(self.inv.hosts_of('loadbalancers'))}, then delete the releases "
+                 "beyond the keep window (never the live or previous one) and the static files "
+                 f"no kept release uses; back up the database "
                  f"on {self.inv.hosts_of('db')[0]} meanwhile (with --maintenance: in step 2, "
                  "once the page is up)",
                  f"2. migrate once from {apps[0]}"]
@@ -217,7 +219,7 @@ class Plan:
             steps.insert(0, f"restart the programs (app_programs) on {workers} (warm shutdown) "
                             "while the app hosts start the release; one that does not stay up "
                             "stops the deploy before any load balancer moves")
-        steps.append("audit, prune old releases and static files, release the lock")
+        steps.append("audit, release the lock")
         lines += [f"{number}. {step}" for number, step in enumerate(steps, start=3)]
         return "\n".join(lines)
 
@@ -322,11 +324,19 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
 
 def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     # The database is dumped while the release installs; with --maintenance, once the page is
-    # up (no write falls between the dump and the migration).
+    # up (no write falls between the dump and the migration). The install run also deletes
+    # what the prune plan (read now, under the lock) lets go: old releases, unused static files.
     early = not plan.maintenance
-    inv, variables = plan.inv, {**plan.variables, "deploy_backup_during_install": early}
+    inv = plan.inv
     with clock.phase("install", "unpack, check and build the venv on every host; static"
-                     + ("; back up the database" if early else "")):
+                     + ("; back up the database" if early else "")
+                     + f"; prune to {keep} releases"):
+        doomed = releases.install_prune_plan(
+            inv, plan.release, json.loads(Path(plan.variables["deploy_static_list"]).read_text()),
+            keep)
+        variables = {**plan.variables, "deploy_backup_during_install": early,
+                     "deploy_prune_releases": doomed.releases,
+                     "deploy_prune_static_paths": doomed.static_paths}
         result = _playbook("release-install.yml", inv, variables, clock.say)
         reason, outcome.backup, _ = _from_results(result)
         if not result.ok:
@@ -335,6 +345,11 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                               f"{', '.join(result.failed_hosts) or 'a host'}"
                               f"{': ' + reason if reason else ' (output above)'}; "
                               "nothing live was changed, no host was switched")
+        outcome.pruned = doomed.releases
+        for host, gone in sorted(doomed.releases.items()):
+            clock.say(f"pruned on {host}: {', '.join(gone)}")
+        for lb, gone in sorted(doomed.static_files.items()):
+            clock.say(f"unused static files deleted on {lb}: {len(gone)}")
     if plan.maintenance:
         _maintenance(clock, plan, on=True)
     with clock.phase("migrate", "migrate once" if early else "back up the database, migrate once"):
@@ -354,12 +369,6 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     _go_live(clock, plan, "roll the app hosts over", workers_first=True)
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
-    with clock.phase("finish", f"prune to {keep} releases and unused static files"):
-        outcome.pruned, static_gone = releases.prune(inv, keep, say=clock.say)
-        for host, gone in sorted(outcome.pruned.items()):
-            clock.say(f"pruned on {host}: {', '.join(gone)}")
-        for lb, gone in sorted(static_gone.items()):
-            clock.say(f"unused static files deleted on {lb}: {len(gone)}")
 
 
 def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:

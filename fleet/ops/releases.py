@@ -15,13 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from fleet import ansible, hosts, report
+from fleet import hosts, report
 from fleet.inventory import Inventory
 from fleet.settings import setting
 
 DEFAULT_KEEP = 5
 RELEASE_GROUPS = ("app", "workers", "beat")
-PRUNE_PLAYBOOK = ansible.ROOT / "playbooks" / "release-prune.yml"
 
 
 def app_root(inv: Inventory) -> str:
@@ -111,30 +110,44 @@ def prune_plan(state: HostReleases, keep: int = DEFAULT_KEEP) -> list[str]:
     return sorted(doomed)
 
 
-def prune(inv: Inventory, keep: int = DEFAULT_KEEP,
-          say: ansible.Say = print) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Delete old releases on every host and the static files no kept release uses, in one run
-    of playbooks/release-prune.yml: (host -> releases removed, load balancer -> files removed).
+@dataclass(frozen=True)
+class PrunePlan:
+    """What the install of a release deletes (playbooks/release-install.yml, after the install
+    itself): old releases per app/worker/beat host, static paths per load balancer."""
+    releases: dict[str, list[str]]
+    static_paths: dict[str, list[str]]
+    static_files: dict[str, list[str]]   # load balancer -> static files among those paths
+
+
+def install_prune(state: HostReleases, release: str, keep: int = DEFAULT_KEEP) -> list[str]:
+    """The releases of one host that installing `release` lets go: prune_plan() of the host as
+    it will be once `release` is live, sparing its live and previous release of now too."""
+    after = HostReleases(state.host, release, state.live,
+                         tuple(sorted({*state.installed, release})),
+                         tuple(r for r in state.incomplete if r != release))
+    spared = {state.live, state.previous, release}
+    return [r for r in prune_plan(after, keep) if r not in spared]
+
+
+def install_prune_plan(inv: Inventory, release: str, release_list: dict[str, str],
+                       keep: int = DEFAULT_KEEP) -> PrunePlan:
+    """Read the hosts (under the deploy lock) and plan the prune that goes with installing
+    `release`: what prune_plan() lets go once `release` is live. Nothing live now goes either:
+    not the live release, nor the previous one (a rollback's target), nor `release` itself.
+    `release_list` is the new release's static list, not yet on the load balancers.
     """
-    states = read(inv)
-    plans = {host: doomed for host, state in states.items()
-             if state.error is None and (doomed := prune_plan(state, keep))}
-    kept = {r for host, state in states.items() for r in state.installed
-            if r not in plans.get(host, ())}
-    static = static_plans(inv, kept)
-    paths = {lb: removed for lb, (_, removed) in static.items() if removed}
-    if not plans and not paths:
-        return {}, {}
-    result = ansible.run_with_vars(PRUNE_PLAYBOOK, inv.path,
-                                   {"prune_releases": plans, "prune_static_paths": paths},
-                                   limit=",".join(sorted({*plans, *paths})), say=say)
-    return ({host: doomed for host, doomed in plans.items() if _pruned(result, host)},
-            {lb: doomed for lb, (doomed, _) in static.items() if doomed and _pruned(result, lb)})
-
-
-def _pruned(result: ansible.PlaybookResult, host: str) -> bool:
-    recap = result.recap.get(host)
-    return recap is not None and recap.healthy
+    plans = {}
+    kept: set[str] = set()
+    for host, state in read(inv).items():
+        if state.error is not None:
+            continue
+        doomed = install_prune(state, release, keep)
+        if doomed:
+            plans[host] = doomed
+        kept.update(r for r in {*state.installed, release} if r not in doomed)
+    static = static_plans(inv, kept, {release: release_list})
+    return PrunePlan(plans, {lb: paths for lb, (_, paths) in static.items() if paths},
+                     {lb: files for lb, (files, _) in static.items() if files})
 
 
 def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
@@ -151,10 +164,12 @@ def static_prune_plan(files: Iterable[str], lists: dict[str, dict[str, str]],
     return sorted(f for f in files if f not in wanted)
 
 
-def static_plans(inv: Inventory, keep_releases: Iterable[str]
+def static_plans(inv: Inventory, keep_releases: Iterable[str],
+                 new_lists: dict[str, dict[str, str]] | None = None
                  ) -> dict[str, tuple[list[str], list[str]]]:
     """On every load balancer, the static files no kept release uses and the paths to delete
     (those files and the lists of releases not kept): lb -> (files, paths). Only reads.
+    `new_lists`: lists of releases not published yet (release -> list), kept by as well.
 
     Where they are is the nginx role's to say (nginx_static_root, nginx_static_lists_dir).
     """
@@ -171,7 +186,7 @@ def static_plans(inv: Inventory, keep_releases: Iterable[str]
         if not result.ok:
             return [], []
         files_part, _, lists_part = result.stdout.partition("---\n")
-        lists = {}
+        lists = dict(new_lists or {})
         for line in lists_part.splitlines():
             release, _, body = line.partition(" ")
             try:
@@ -181,10 +196,12 @@ def static_plans(inv: Inventory, keep_releases: Iterable[str]
         if not keep & set(lists):
             return [], []
         doomed = static_prune_plan(files_part.split(), lists, keep)
-        stale_lists = [f"{lists_dir}/{r}.json" for r in lists if r not in keep]
+        stale_lists = [f"{lists_dir}/{r}.json" for r in lists
+                       if r not in keep and r not in (new_lists or {})]
         return doomed, [f"{static_root}/{f}" for f in doomed] + stale_lists
 
-    # Read over SSH; deleted by a play (nginx static_prune) like every change to a host.
+    # Read over SSH; deleted by a play (nginx static_prune, in release-install.yml) like every
+    # change to a host.
     return hosts.each(inv, inv.hosts_of("loadbalancers"), one)
 
 

@@ -111,7 +111,7 @@ def test_release_b_rolls_out_without_a_failed_request(provisioned, release_a, re
     assert len(report.backends) == 2, report.summary()
     # The programs go first: one that cannot start stops the deploy before any app host switches.
     assert [p.name for p in outcome.phases] == [
-        "pre-flight", "lock", "install", "migrate", "workers", "switch", "finish"]
+        "pre-flight", "lock", "install", "migrate", "workers", "switch"]
 
 
 def test_migration_of_b_ran_exactly_once(provisioned, release_b):
@@ -248,3 +248,13 @@ def test_pruning_keeps_n_releases_and_never_live_or_previous(provisioned, releas
         newest = before[host].installed[-1]
         assert set(state.installed) == {newest, live_b, release_a.release}, (host, state)
         assert len(before[host].installed) > len(state.installed), (host, before[host])
+    # The load balancer keeps the static lists of the releases some host kept, and every file
+    # they name is still served; the lists of the pruned releases are gone.
+    kept = {r for state in releases.read(inv).values() for r in state.installed}
+    lists = on(inv, "lb1", "cd /var/lib/flaskfleet/static-releases && ls *.json").split()
+    assert {name.removesuffix(".json") for name in lists} <= kept, (lists, kept)
+    assert f"{live_b}.json" in lists, lists
+    for name in lists:
+        listed = json.loads(on(inv, "lb1", f"cat /var/lib/flaskfleet/static-releases/{name}"))
+        for path in listed.values():
+            assert get(f"/static/{path}")[0] == 200, (name, path)

@@ -145,3 +145,53 @@ def test_a_code_change_reuses_the_dependency_wheels_of_the_last_build(app_dir, t
     third = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
     assert "wheels/six-1.17.0-py2.py3-none-any.whl" in third.manifest["files"]
     assert third.manifest["deps_id"] != first.manifest["deps_id"]
+
+
+# --- the app's wheel without an isolated build environment ---------------------------------
+
+
+def _requires(app_dir, *specs: str) -> None:
+    quoted = ", ".join(f'"{spec}"' for spec in specs)
+    (app_dir / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = [{quoted}]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "tinyapp"\nversion = "0.1"\n')
+
+
+def test_build_requirements_this_python_has_are_met(app_dir):
+    assert artifact.build_requirements_met(app_dir)  # setuptools>=69: the toolchain pins one
+    _requires(app_dir, "setuptools>=69", "nosuchbackend; python_version < '3'")
+    assert artifact.build_requirements_met(app_dir)  # a marker that does not apply here
+
+
+@pytest.mark.parametrize("specs", [
+    ("setuptools>=69", "nosuchbackend-for-fleet-tests"),   # not installed here
+    ("setuptools<60",),                                      # another version
+    ("setuptools[core]>=69",),                               # extras are not checked: isolate
+    ("setuptools @ https://example.org/setuptools.whl",),   # a URL
+    ("setuptools>=>69",),                                    # not a requirement
+])
+def test_build_requirements_this_python_lacks_are_not_met(app_dir, specs):
+    _requires(app_dir, *specs)
+    assert not artifact.build_requirements_met(app_dir)
+
+
+def test_a_project_without_build_requirements_builds_isolated(app_dir):
+    (app_dir / "pyproject.toml").write_text('[project]\nname = "tinyapp"\nversion = "0.1"\n')
+    assert not artifact.build_requirements_met(app_dir)
+    (app_dir / "pyproject.toml").unlink()
+    assert not artifact.build_requirements_met(app_dir)
+
+
+def test_a_met_build_builds_the_app_wheel_with_this_python(app_dir, tmp_path):
+    said: list[str] = []
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=said.append)
+    assert built.app_wheel.startswith("tinyapp-0.1-")
+    assert "with this Python's build requirements" in said[-1], said
+
+
+def test_an_unmet_build_builds_the_app_wheel_isolated(app_dir, tmp_path):
+    _requires(app_dir, "setuptools>=69", "wheel")  # wheel: not in the toolchain
+    said: list[str] = []
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=said.append)
+    assert built.app_wheel.startswith("tinyapp-0.1-")
+    assert "in an isolated build environment" in said[-1], said

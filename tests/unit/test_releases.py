@@ -18,7 +18,7 @@ import re
 import pytest
 
 from fleet.ops import releases
-from fleet.ops.releases import HostReleases, parse, prune_plan, static_prune_plan
+from fleet.ops.releases import HostReleases, install_prune, parse, prune_plan, static_prune_plan
 from fleet.remote import LocalRunner
 from fleet.settings import role_defaults
 
@@ -210,6 +210,44 @@ def test_prune_invariants_over_random_hosts():
         assert len([r for r in installed if r in left]) <= keep + 2
         assert not [r for r in incomplete if r in left and r not in (live, previous)
                     and r != max(present)]
+
+
+# --- install_prune: what a deploy's install run deletes -----------------------------------
+
+
+def test_install_prune_counts_the_new_release_among_the_kept():
+    # Deploying R7 over live R6 (previous R5) with keep=3: R7, R6, R5 stay.
+    s = state(installed=(R1, R2, R3, R4, R5, R6), live=R6, previous=R5)
+    assert install_prune(s, R7, keep=3) == [R1, R2, R3, R4]
+
+
+def test_install_prune_spares_what_is_live_and_previous_now():
+    # Rolled back far: live R2, previous R1; deploying R7 with keep=1 keeps them both.
+    s = state(installed=(R1, R2, R3, R4, R5, R6), live=R2, previous=R1)
+    assert install_prune(s, R7, keep=1) == [R3, R4, R5, R6]
+
+
+def test_install_prune_never_deletes_the_release_being_installed():
+    # Redeploying an old build (its id sorts before the live one's) or retrying a crashed install.
+    assert install_prune(state(installed=(R1, R2, R3), live=R3, previous=R2), R1, keep=1) == []
+    s = state(installed=(R2, R3), incomplete=(R1, R4), live=R3, previous=R2)
+    assert install_prune(s, R4, keep=2) == [R1]
+
+
+def test_install_prune_matches_the_prune_after_the_switch_once_the_release_is_live():
+    rng = random.Random(20261206)
+    names = [f"2026{m:02d}01T000000Z-{m:07x}" for m in range(1, 13)]
+    for _ in range(500):
+        present = sorted(rng.sample(names[:-1], rng.randint(0, len(names) - 1)))
+        live = rng.choice([None, *present])
+        previous = rng.choice([None, *present])
+        keep = rng.randint(1, 6)
+        s = state(installed=present, live=live, previous=previous)
+        # After the switch: the new release live, the old live release previous.
+        after = state(installed=[*present, names[-1]], live=names[-1], previous=live)
+        now, later = set(install_prune(s, names[-1], keep)), set(prune_plan(after, keep))
+        assert now <= later, (s, keep)
+        assert later - now <= {previous}, (s, keep)
 
 
 # --- static_prune_plan -------------------------------------------------------------------
