@@ -16,7 +16,6 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -269,21 +268,18 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
                                   ) from None
             if not check:
                 _run_hook(outcome, clock, inv, "pre-build", None, source=source.resolve(), ref=ref)
-            # The hosts are read (read-only) while the artifact builds; a build error is
-            # reported first, as it would have been had the hosts been read after it.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                hosts_read = pool.submit(_read_hosts, inv, say, True)
-                try:
-                    art = artifact.build(source, say=say,
-                                         requirements=setting(inv, "app_requirements"),
-                                         extra=setting_list(inv, "app_extra_requirements"),
-                                         allow_unpinned=setting_bool(inv, "app_allow_unpinned"))
-                except artifact.ArtifactError as exc:
-                    raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
-                outcome.release = art.release_id
-                published = _static_of(art, setting(inv, "app_static_dir"),
-                                       setting(inv, "nginx_static_plain_subdir"))
-                before = hosts_read.result()
+            try:
+                art = artifact.build(source, say=say,
+                                     requirements=setting(inv, "app_requirements"),
+                                     extra=setting_list(inv, "app_extra_requirements"),
+                                     allow_unpinned=setting_bool(inv, "app_allow_unpinned"))
+            except artifact.ArtifactError as exc:
+                raise DeployError(f"pre-flight failed, nothing was changed: {exc}") from None
+            outcome.release = art.release_id
+            published = _static_of(art, setting(inv, "app_static_dir"),
+                                   setting(inv, "nginx_static_plain_subdir"))
+            # Only now, with everything local checked, are the hosts reached (read-only).
+            before = _read_hosts(inv, say, crashloops=True)
             plan = _plan(inv, art, published, batch, extra_vars, before)
     say("\n" + plan.describe(batch))
     if check:
