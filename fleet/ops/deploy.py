@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fleet import ansible, app_source, artifact, hosts, lock, phases, report, results, static
 from fleet.inventory import Inventory
-from fleet.ops import crashloop, hooks, releases
+from fleet.ops import crashloop, hooks, quick_rollback, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
@@ -363,6 +363,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                               f"fix the migration or the variable); no host was switched, every "
                               f"host still runs its release; {backup}")
     _go_live(clock, plan, "roll the app hosts over", workers_first=True)
+    quick_rollback.record_settings(inv, clock.say)
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
 
@@ -506,9 +507,52 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
                               "app_switch_reuse_warm": True,
                               **(extra_vars or {})}, first=False, before=before)
 
-    return _locked(outcome, clock, plan, "rollback",
-                   lambda: _go_live(clock, plan, f"roll the app hosts back to {target}",
-                                    workers_first=False), say)
+    def go_back() -> None:
+        with clock.phase("probe", "can the warm slots take the traffic back as they are?"):
+            quick = (quick_rollback.probe(inv, target, batch) if not extra_vars else
+                     "extra variables were given (-e), which only a full switch applies")
+            if isinstance(quick, str):
+                clock.say(f"rollback: the full switch ({quick})")
+            else:
+                clock.say("rollback: quick, every app host's other slot runs "
+                          f"{target} and is ready; no file is written on the app hosts")
+        if isinstance(quick, str):
+            _go_live(clock, plan, f"roll the app hosts back to {target}", workers_first=False)
+            quick_rollback.record_settings(inv, clock.say)
+        else:
+            _quick_rollback(clock, plan, quick)
+
+    return _locked(outcome, clock, plan, "rollback", go_back, say)
+
+
+def _quick_rollback(clock: Clock, plan: Plan, quick: quick_rollback.QuickPlan) -> None:
+    """The app hosts and the workers go back side by side, over SSH (fleet/ops/quick_rollback.py);
+    like a full rollback, the web does not wait for the workers."""
+    failures: dict[str, str] = {}
+
+    def workers() -> None:
+        try:
+            with clock.phase("workers", "point the workers and beat back, restart the programs"):
+                quick_rollback.restart_workers(plan.inv, quick,
+                                               lambda line: clock.say(f"[workers] {line}"))
+        except quick_rollback.QuickRollbackError as exc:
+            failures["workers"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
+            failures["workers"] = f"restarting the programs failed: {exc!r}"
+
+    thread = threading.Thread(target=workers, name="workers", daemon=True)
+    thread.start()
+    try:
+        with clock.phase("switch", f"point the app hosts and load balancers back at "
+                                   f"{plan.release} (the warm slots)"):
+            quick_rollback.switch_apps(plan.inv, quick, clock.say)
+    except quick_rollback.QuickRollbackError as exc:
+        failures["switch"] = str(exc)
+    finally:
+        thread.join()
+    if failures:
+        app_side = failures.get("switch", f"The app hosts serve {plan.release}.")
+        raise DeployError(" ".join(filter(None, (failures.get("workers"), app_side))))
 
 
 # --- local hooks (fleet/ops/hooks.py) and maintenance mode (fleet/ops/maintenance.py) ---

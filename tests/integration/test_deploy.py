@@ -216,6 +216,9 @@ def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
     finally:
         report = load.stop()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # C's failed gate stopped the slots it had started: A runs nowhere warm, so the rollback
+    # starts it (the full switch, release-switch.yml) and says why.
+    assert "rollback: the full switch (" in result.stdout, result.stdout[-3000:]
     assert set(versions(inv).values()) == {release_a.release}
     assert set(live_releases(inv, inv.hosts_of("workers", "beat")).values()) == {
         release_a.release}
@@ -223,6 +226,32 @@ def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
     assert report.failed == 0, report.summary()
     audit = fab("audit", "--last", "1")
     assert "rollback" in audit.stdout and release_a.release in audit.stdout
+
+
+def test_a_rollback_to_the_warm_slot_is_a_pointer_flip(provisioned, release_a, release_b):
+    # The rollback to A kept B running in each app host's other slot: going back to B starts
+    # no gunicorn (the same processes serve), moves the load balancers under load without a
+    # failed request, and still restarts the workers and beat on B.
+    inv = provisioned
+    live_b = release_b[0].release
+    apps = inv.hosts_of("app")
+    slots = "supervisorctl pid fleetapp-web; supervisorctl pid fleetapp-web-handover"
+    pids = {h: on(inv, h, slots) for h in apps}
+    worker = "supervisorctl pid fleetapp-worker:fleetapp-worker-0"
+    worker_pid = on(inv, "worker1", worker)
+    load = _load(inv)
+    try:
+        result = fab("rollback")
+    finally:
+        report = load.stop()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "rollback: quick" in result.stdout, result.stdout[-3000:]
+    assert set(versions(inv).values()) == {live_b}
+    assert {h: on(inv, h, slots) for h in apps} == pids
+    assert set(live_releases(inv, inv.hosts_of("app", "workers", "beat")).values()) == {live_b}
+    assert {s.previous for s in releases.read(inv).values()} == {release_a.release}
+    assert on(inv, "worker1", worker) not in (worker_pid, "0")
+    assert report.failed == 0, report.summary()
 
 
 def test_two_deploys_at_once_one_is_refused(provisioned, release_b):

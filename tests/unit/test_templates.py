@@ -79,6 +79,10 @@ def context(tmp_path) -> dict[str, Any]:
         "nginx_upstream_drained": [],
         "celery_autostart": True,
         "celery_program": {"name": "worker", "group": "workers", "command": "rq worker"},
+        "celery_host_programs": [
+            {"name": "worker", "group": "workers", "command": "rq worker",
+             "ready": "rq info --only-workers"},
+            {"name": "beat", "group": "beat", "command": "celery beat"}],
         "nginx_tls_mode": "self_signed",
     })
 

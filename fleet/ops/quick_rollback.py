@@ -1,0 +1,300 @@
+"""`fab rollback`'s quick path: a pointer flip over plain SSH, no Ansible run.
+
+A switch leaves the release it replaced running in each app host's other gunicorn slot
+(app_gunicorn_keep_previous). When every app host still has that slot up on the target release
+and ready, and every host was last switched with the inventory and kit as they are now (the
+settings digest), a rollback needs no file written and no process started on the app hosts:
+it points `current` (and `previous`) back, moves the load balancers to those slots in one
+reload per batch, and restarts the programs on the workers and beat with the same restart
+script a deploy runs (templates/celery/restart-programs.sh.j2). Anything else (a slot stopped,
+another release in it, a changed inventory, a host that does not answer) takes the full switch
+of release-switch.yml, which starts what is missing; `probe` says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleet import hosts, upstream
+from fleet.inventory import Inventory
+from fleet.remote import Result, SSHRunner
+from fleet.settings import SettingError, setting, setting_bool
+
+KIT = Path(__file__).resolve().parents[2]
+# What makes the files a switch writes (gunicorn settings, program files, restart script).
+KIT_SOURCES = ("roles", "templates")
+
+Say = Callable[[str], None]
+
+
+class QuickRollbackError(Exception):
+    """The quick rollback failed; the message says what and where each host is now."""
+
+
+def settings_digest(inv: Inventory) -> str:
+    """A digest of everything a switch renders onto the hosts from: the environment's inventory
+    files and the kit's roles and templates. Equal digests mean a full switch would write the
+    files the hosts already have."""
+    sha = hashlib.sha256()
+    inventory_root = inv.path if inv.path.is_dir() else inv.path.parent
+    for base in (inventory_root, *(KIT / part for part in KIT_SOURCES)):
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            sha.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
+def digest_file(inv: Inventory) -> str:
+    return f"/var/lib/flaskfleet/{setting(inv, 'app_name')}-settings.sha256"
+
+
+def record_settings(inv: Inventory, say: Say) -> None:
+    """After a switch that wrote the hosts' files (a deploy, a full rollback): remember on each
+    app/worker/beat host which inventory and kit they came from. Best effort: a host that
+    misses it only takes the full path at the next rollback."""
+    path = digest_file(inv)
+    command = (f"mkdir -p {shlex.quote(str(Path(path).parent))} && "
+               f"echo {settings_digest(inv)} > {shlex.quote(path)}.new && "
+               f"mv {shlex.quote(path)}.new {shlex.quote(path)}")
+    missed = [h for h, r in hosts.run(inv, inv.hosts_of("app", "workers", "beat"), command,
+                                       timeout=30).items() if not r.ok]
+    if missed:
+        say(f"settings digest not recorded on {', '.join(missed)}: the next rollback there "
+            "takes the full switch")
+
+
+@dataclass(frozen=True)
+class AppHost:
+    name: str
+    address: str          # in the load balancers' upstream
+    live_port: int
+    next_port: int        # the warm slot, running the target release
+    live_program: str
+    old_current: str      # link targets before the flip, to put back on a failure
+    old_previous: str
+
+
+@dataclass(frozen=True)
+class QuickPlan:
+    target: str
+    apps: list[AppHost]
+    workers: list[str]
+    batches: list[list[AppHost]]
+
+
+def _slots(inv: Inventory) -> dict[int, str]:
+    return {int(setting(inv, "app_gunicorn_port")): setting(inv, "app_gunicorn_program"),
+            int(setting(inv, "app_gunicorn_handover_port")):
+                setting(inv, "app_gunicorn_handover_program")}
+
+
+def _bind_address(inv: Inventory, host: str) -> str:
+    try:
+        return setting(inv, "app_gunicorn_bind_address")
+    except SettingError:  # the default follows each host's private address
+        return str(inv.hostvars[host].get("fleet_private_address") or host)
+
+
+def _probe_command(inv: Inventory, host: str, target: str) -> str:
+    """One shell command: the host's digest, links, and per slot (PORT program cwd ready
+    version-json), as KEY=VALUE lines."""
+    root = setting(inv, "app_root")
+    bind = _bind_address(inv, host)
+    parts = [f"printf 'settings=%s\\n' \"$(cat {shlex.quote(digest_file(inv))} 2>/dev/null)\"",
+             f"printf 'current=%s\\n' \"$(readlink {shlex.quote(root + '/current')})\"",
+             f"printf 'previous=%s\\n' \"$(readlink {shlex.quote(root + '/previous')})\"",
+             f"printf 'target=%s\\n' \"$(test -e {shlex.quote(f'{root}/releases/{target}/')}"
+             f"{shlex.quote(setting(inv, 'app_release_marker'))} && echo yes)\""]
+    version = setting(inv, "app_version_path")
+    for port, program in _slots(inv).items():
+        url = f"http://{bind}:{port}"
+        parts.append(
+            f"pid=$(supervisorctl pid {shlex.quote(program)} 2>/dev/null); "
+            f"cwd=$([ \"$pid\" -gt 0 ] 2>/dev/null && readlink /proc/$pid/cwd); "
+            f"ready=$(curl -s -o /dev/null -m 3 -w '%{{http_code}}' "
+            f"{shlex.quote(url + setting(inv, 'app_ready_path'))}); "
+            + (f"version=$(curl -s -m 3 {shlex.quote(url + version)} | tr -d '\\n'); "
+               if version else "version=; ")
+            + f"printf 'slot{port}=%s %s %s\\n' \"$cwd\" \"$ready\" \"$version\"")
+    return "; ".join(parts)
+
+
+def _parse_probe(output: str) -> dict[str, str]:
+    found = {}
+    for line in output.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            found[key] = value
+    return found
+
+
+def _warm(inv: Inventory, slot: str, target: str) -> bool:
+    """The slot's probe line says it runs `target` and is ready (release_gate.yml's gate)."""
+    cwd, _, rest = slot.partition(" ")
+    ready, _, version = rest.partition(" ")
+    if cwd != f"{setting(inv, 'app_root')}/releases/{target}" or ready != "200":
+        return False
+    if not setting(inv, "app_version_path"):
+        return True
+    try:
+        return json.loads(version).get("release") == target
+    except (ValueError, AttributeError):
+        return False
+
+
+def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
+    """The quick plan, or why the rollback takes the full switch (read-only)."""
+    apps = inv.hosts_of("app")
+    workers = inv.hosts_of("workers", "beat")
+    if set(apps) & set(workers):
+        return "a host is in both the app and the workers/beat groups"
+    ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
+    balancers = inv.hosts_of("loadbalancers")
+    wanted = settings_digest(inv)
+    script = shlex.quote(setting(inv, "celery_restart_script")) if workers else ""
+    commands = {h: _probe_command(inv, h, target) for h in apps}
+    commands |= {h: f"cat {shlex.quote(digest_file(inv))} 2>/dev/null; test -x {script}"
+                 for h in workers}
+    commands |= {h: f"{ctl} list" for h in balancers}
+    found = hosts.each(inv, commands, lambda r: r.run(commands[r.name], timeout=20))
+    silent = [h for h, r in found.items() if not r.ok and h not in workers]
+    if silent:
+        return f"{', '.join(silent)} did not answer the probe"
+    for host in workers:
+        if not found[host].ok:
+            return f"{host} has no restart script ({setting(inv, 'celery_restart_script')})"
+        if found[host].stdout.strip() != wanted:
+            return f"{host} was last switched with another inventory or kit"
+    served = [upstream.ports(found[lb].stdout) for lb in balancers]
+    slots = _slots(inv)
+    planned = []
+    for host in apps:
+        state = _parse_probe(found[host].stdout)
+        address = str(inv.hostvars[host].get("fleet_private_address") or host)
+        if state.get("settings") != wanted:
+            return f"{host} was last switched with another inventory or kit"
+        if state.get("target") != "yes":
+            return f"{target} is not installed on {host}"
+        ports = {s.get(address) for s in served}
+        if len(ports) != 1 or None in ports:
+            return f"the load balancers do not agree on {host}'s port"
+        live = ports.pop()
+        others = [p for p in slots if p != live]
+        if live not in slots or len(others) != 1:
+            return f"{host} is served on port {live}, not one of its slots"
+        if not _warm(inv, state.get(f"slot{others[0]}", ""), target):
+            return f"{host}'s other slot (port {others[0]}) does not run {target} ready"
+        planned.append(AppHost(host, address, live, others[0], slots[live],
+                               state.get("current", ""), state.get("previous", "")))
+    size = batch if 0 < batch < len(planned) else len(planned)
+    return QuickPlan(target, planned, workers,
+                     [planned[i:i + size] for i in range(0, len(planned), size)])
+
+
+def _link_command(root: str, current: str, previous: str) -> str:
+    """Point current and previous at the given targets, each by renaming a new link over the
+    old one (never a moment without a link); an empty previous is left alone."""
+    steps = []
+    for name, target in (("previous", previous), ("current", current)):
+        if target and (name == "current" or target != current):
+            link = shlex.quote(f"{root}/{name}")
+            steps.append(f"ln -sfn {shlex.quote(target)} {link}.quick && "
+                         f"mv -T {link}.quick {link}")
+    return " && ".join(steps)
+
+
+def _on(runners: dict[str, SSHRunner], commands: dict[str, str],
+        timeout: float = 30) -> dict[str, Result]:
+    """Run each host's command, all at once, over the hosts' open connections."""
+    found: dict[str, Result] = {}
+
+    def one(host: str) -> None:
+        found[host] = runners[host].run(commands[host], timeout=timeout)
+
+    threads = [threading.Thread(target=one, args=(h,)) for h in commands]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return found
+
+
+def _failures(found: dict[str, Result]) -> dict[str, str]:
+    return {h: (r.stderr or r.stdout).strip()[-600:] or "failed"
+            for h, r in found.items() if not r.ok}
+
+
+def switch_apps(inv: Inventory, plan: QuickPlan, say: Say) -> None:
+    """Flip each batch's links and load balancers; a batch that fails goes back as a whole."""
+    names = [a.name for a in plan.apps] + inv.hosts_of("loadbalancers")
+    runners = {h: hosts.runner(inv, h) for h in names}
+    try:
+        for batch in plan.batches:
+            _switch_batch(inv, runners, plan.target, batch, say)
+    finally:
+        for runner in runners.values():
+            runner.close()
+
+
+def _switch_batch(inv: Inventory, runners: dict[str, SSHRunner], target: str,
+                  batch: list[AppHost], say: Say) -> None:
+    root = setting(inv, "app_root")
+    ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
+    balancers = inv.hosts_of("loadbalancers")
+    names = ", ".join(a.name for a in batch)
+    problems = _failures(_on(runners, {a.name: _link_command(
+        root, f"{root}/releases/{target}", a.old_current) for a in batch}))
+    moves = " ".join(f"{a.address} {a.next_port}" for a in batch)
+    if not problems:
+        problems = _failures(_on(runners, {lb: f"{ctl} port {moves}" for lb in balancers}))
+    if problems:
+        back = " ".join(f"{a.address} {a.live_port}" for a in batch)
+        _on(runners, {lb: f"{ctl} port {back}" for lb in balancers})
+        _on(runners, {a.name: _link_command(root, a.old_current, a.old_previous)
+                      for a in batch})
+        raise QuickRollbackError(
+            "the quick rollback failed on " + "; ".join(
+                f"{h}: {e}" for h, e in sorted(problems.items()))
+            + f". The hosts of this batch ({names}) are back on the slot that served; earlier "
+            f"batches serve {target}")
+    say(f"switch: {names} serve {target} from the warm slot ({moves})")
+    if not setting_bool(inv, "app_gunicorn_keep_previous"):
+        _on(runners, {a.name: f"supervisorctl stop {shlex.quote(a.live_program)}"
+                      for a in batch})
+
+
+def restart_workers(inv: Inventory, plan: QuickPlan, say: Say) -> None:
+    """Point the workers and beat at the target and restart their programs (the restart
+    script); a host whose programs do not work goes back to its release, restarted."""
+    if not plan.workers:
+        return
+    root = setting(inv, "app_root")
+    script = shlex.quote(setting(inv, "celery_restart_script"))
+    runners = {h: hosts.runner(inv, h) for h in plan.workers}
+    try:
+        timeout = float(setting(inv, "celery_ready_timeout")) + 660
+        links_of = " ".join(f'"$(readlink {shlex.quote(f"{root}/{name}")})"'
+                            for name in ("current", "previous"))
+        read = _on(runners, {h: f"printf '%s\\n%s\\n' {links_of}" for h in plan.workers})
+        links = {h: (res.stdout.splitlines() + ["", ""])[:2] for h, res in read.items()}
+        problems = _failures(_on(runners, {h: _link_command(
+            root, f"{root}/releases/{plan.target}", links[h][0]) + f" && {script}"
+            for h in plan.workers}, timeout))
+        if not problems:
+            say(f"workers: {', '.join(plan.workers)} run {plan.target}")
+            return
+        _on(runners, {h: _link_command(root, links[h][0], links[h][1]) + f" && {script}"
+                      for h in problems if links[h][0]}, timeout)
+        raise QuickRollbackError(
+            "a program of app_programs did not work on " + "; ".join(
+                f"{h}: {e}" for h, e in sorted(problems.items()))
+            + ". Those hosts are back on the release they ran; logs: `fab logs worker --host "
+            "HOST`")
+    finally:
+        for runner in runners.values():
+            runner.close()

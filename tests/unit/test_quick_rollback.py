@@ -1,0 +1,122 @@
+"""fleet.ops.quick_rollback: the pieces of the quick rollback that need no host.
+
+Proven here: the link command, run by a real shell on a directory laid out like a host, points
+current at the target and previous at the release it replaces, leaves previous alone when the
+host already runs the target, and never leaves a moment without a `current` link (a rename over
+the old one); the settings digest is stable, follows every inventory file and the kit's own
+templates, and so tells a changed inventory from an unchanged one; a slot counts as warm only
+when it works in the target's directory, answers ready with 200 and (with a version path) names
+the target; the probe's KEY=VALUE lines parse. The probe and the flip themselves run on real
+sandbox hosts in tests/integration/test_deploy.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fleet import inventory
+from fleet.ops import quick_rollback
+from fleet.ops.quick_rollback import _link_command, _parse_probe, _warm
+from fleet.remote import LocalRunner
+
+A, B = "20261201T000000Z-aaaaaaa", "20261202T000000Z-bbbbbbb"
+
+
+def _env(tmp_path: Path, group_vars: dict | None = None) -> inventory.Inventory:
+    env = tmp_path / "env"
+    env.mkdir(parents=True, exist_ok=True)
+    hosts = {"all": {"children": {g: {"hosts": {f"{g}1": {"ansible_host": "10.0.0.9"}}}
+                                  for g in ("loadbalancers", "app", "db")}}}
+    (env / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (env / "group_vars").mkdir(exist_ok=True)
+    (env / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars or {}))
+    return inventory.load(str(env))
+
+
+def _host(tmp_path: Path, live: str | None, previous: str | None) -> Path:
+    root = tmp_path / "srv app"
+    for release in (A, B):
+        (root / "releases" / release).mkdir(parents=True, exist_ok=True)
+    for name, release in (("current", live), ("previous", previous)):
+        if release:
+            (root / name).symlink_to(root / "releases" / release)
+    return root
+
+
+def _links(root: Path) -> tuple[str, ...]:
+    """The releases current and previous name ("" for a missing link)."""
+    return tuple((root / n).readlink().name if (root / n).is_symlink() else ""
+                 for n in ("current", "previous"))
+
+
+def test_the_link_command_points_current_at_the_target_and_previous_at_the_replaced(tmp_path):
+    root = _host(tmp_path, live=B, previous=A)
+    command = _link_command(str(root), str(root / "releases" / A), str(root / "releases" / B))
+    assert LocalRunner().run(command).ok
+    assert _links(root) == (A, B)
+    assert not list(root.glob("*.quick")), "the temporary links were renamed into place"
+
+
+def test_the_link_command_leaves_previous_alone_when_the_host_runs_the_target(tmp_path):
+    root = _host(tmp_path, live=A, previous=B)
+    command = _link_command(str(root), str(root / "releases" / A), str(root / "releases" / A))
+    assert LocalRunner().run(command).ok
+    assert _links(root) == (A, B)
+
+
+def test_the_link_command_puts_back_a_host_that_had_no_previous(tmp_path):
+    root = _host(tmp_path, live=A, previous=None)
+    assert LocalRunner().run(_link_command(str(root), str(root / "releases" / B), "")).ok
+    assert _links(root) == (B, "")
+
+
+def test_the_link_command_renames_over_the_old_link():
+    command = _link_command("/srv/app", "/srv/app/releases/x", "/srv/app/releases/y")
+    assert "mv -T /srv/app/current.quick /srv/app/current" in command
+    assert "rm " not in command
+
+
+def test_the_settings_digest_follows_the_inventory(tmp_path):
+    inv = _env(tmp_path, {"app_name": "shop"})
+    first = quick_rollback.settings_digest(inv)
+    assert first == quick_rollback.settings_digest(_env(tmp_path, {"app_name": "shop"}))
+    changed = _env(tmp_path, {"app_name": "shop", "app_gunicorn_workers": 3})
+    second = quick_rollback.settings_digest(changed)
+    assert second != first
+    (tmp_path / "env" / "group_vars" / "extra.yml").write_text("celery_ready_timeout: 9\n")
+    assert quick_rollback.settings_digest(changed) not in (first, second)
+
+
+def test_the_settings_digest_covers_the_kits_templates():
+    covered = {p for base in quick_rollback.KIT_SOURCES
+               for p in (quick_rollback.KIT / base).rglob("*") if p.is_file()}
+    assert quick_rollback.KIT / "templates" / "celery" / "restart-programs.sh.j2" in covered
+    assert quick_rollback.KIT / "roles" / "app" / "tasks" / "release_switch.yml" in covered
+
+
+@pytest.mark.parametrize(("line", "version_path", "warm"), [
+    (f"/srv/fleetapp/releases/{A} 200 " + json.dumps({"release": A}), "/version", True),
+    (f"/srv/fleetapp/releases/{A} 200 " + json.dumps({"release": B}), "/version", False),
+    (f"/srv/fleetapp/releases/{A} 503 " + json.dumps({"release": A}), "/version", False),
+    (f"/srv/fleetapp/releases/{B} 200 " + json.dumps({"release": A}), "/version", False),
+    (f"/srv/fleetapp/releases/{A} 200 <html>oops", "/version", False),
+    (" 000 ", "/version", False),
+    (f"/srv/fleetapp/releases/{A} 200 ", "", True),
+    (f"/srv/fleetapp/releases/{B} 200 ", "", False),
+])
+def test_a_slot_is_warm_only_on_the_target_and_ready(tmp_path, line, version_path, warm):
+    inv = _env(tmp_path, {"app_name": "fleetapp", "app_version_path": version_path})
+    assert _warm(inv, line, A) is warm
+
+
+def test_the_probe_lines_parse():
+    found = _parse_probe("settings=abc\ncurrent=/srv/x/releases/B\nprevious=\n"
+                         f"slot8001=/srv/x/releases/A 200 {json.dumps({'release': A})}\n"
+                         "stray line\n")
+    assert found["settings"] == "abc" and found["previous"] == ""
+    assert found["slot8001"].split(" ", 2)[:2] == ["/srv/x/releases/A", "200"]
+    assert "stray line" not in found
