@@ -208,22 +208,29 @@ def test_rollback_to_an_unknown_release_names_the_known_ones(provisioned, releas
     assert live_releases(inv, inv.hosts_of("app", "workers", "beat")) == before
 
 
-def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
-    inv = provisioned
+def _rollback_under_load(inv) -> str:
+    """`fab rollback` while traffic goes through the load balancer: it succeeds and not one
+    request fails; its output."""
     load = _load(inv)
     try:
         result = fab("rollback")
     finally:
         report = load.stop()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert report.failed == 0, report.summary()
+    return result.stdout
+
+
+def test_rollback_returns_every_host_to_a(provisioned, release_a, release_b):
+    inv = provisioned
+    output = _rollback_under_load(inv)
     # C's failed gate stopped the slots it had started: A runs nowhere warm, so the rollback
     # starts it (the full switch, release-switch.yml) and says why.
-    assert "rollback: the full switch (" in result.stdout, result.stdout[-3000:]
+    assert "rollback: the full switch (" in output, output[-3000:]
     assert set(versions(inv).values()) == {release_a.release}
     assert set(live_releases(inv, inv.hosts_of("workers", "beat")).values()) == {
         release_a.release}
     assert json.loads(get("/healthz")[1]) == {"status": "ok"}
-    assert report.failed == 0, report.summary()
     audit = fab("audit", "--last", "1")
     assert "rollback" in audit.stdout and release_a.release in audit.stdout
 
@@ -239,19 +246,13 @@ def test_a_rollback_to_the_warm_slot_is_a_pointer_flip(provisioned, release_a, r
     pids = {h: on(inv, h, slots) for h in apps}
     worker = "supervisorctl pid fleetapp-worker:fleetapp-worker-0"
     worker_pid = on(inv, "worker1", worker)
-    load = _load(inv)
-    try:
-        result = fab("rollback")
-    finally:
-        report = load.stop()
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "rollback: quick" in result.stdout, result.stdout[-3000:]
+    output = _rollback_under_load(inv)
+    assert "rollback: quick" in output, output[-3000:]
     assert set(versions(inv).values()) == {live_b}
     assert {h: on(inv, h, slots) for h in apps} == pids
     assert set(live_releases(inv, inv.hosts_of("app", "workers", "beat")).values()) == {live_b}
     assert {s.previous for s in releases.read(inv).values()} == {release_a.release}
     assert on(inv, "worker1", worker) not in (worker_pid, "0")
-    assert report.failed == 0, report.summary()
 
 
 def test_two_deploys_at_once_one_is_refused(provisioned, release_b):
