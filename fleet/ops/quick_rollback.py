@@ -23,6 +23,7 @@ from pathlib import Path
 
 from fleet import hosts, upstream
 from fleet.inventory import Inventory
+from fleet.ops import releases
 from fleet.remote import Result, SSHRunner
 from fleet.settings import SettingError, setting, setting_bool
 
@@ -106,8 +107,8 @@ def _probe_command(inv: Inventory, host: str, target: str) -> str:
     root = setting(inv, "app_root")
     bind = _bind_address(inv, host)
     parts = [f"printf 'settings=%s\\n' \"$(cat {shlex.quote(digest_file(inv))} 2>/dev/null)\"",
-             f"printf 'current=%s\\n' \"$(readlink {shlex.quote(root + '/current')})\"",
-             f"printf 'previous=%s\\n' \"$(readlink {shlex.quote(root + '/previous')})\"",
+             releases.link_command("current", shlex.quote(root + "/current")),
+             releases.link_command("previous", shlex.quote(root + "/previous")),
              f"printf 'target=%s\\n' \"$(test -e {shlex.quote(f'{root}/releases/{target}/')}"
              f"{shlex.quote(setting(inv, 'app_release_marker'))} && echo yes)\""]
     version = setting(inv, "app_version_path")
@@ -278,10 +279,11 @@ def restart_workers(inv: Inventory, plan: QuickPlan, say: Say) -> None:
     runners = {h: hosts.runner(inv, h) for h in plan.workers}
     try:
         timeout = float(setting(inv, "celery_ready_timeout")) + 660
-        links_of = " ".join(f'"$(readlink {shlex.quote(f"{root}/{name}")})"'
-                            for name in ("current", "previous"))
-        read = _on(runners, {h: f"printf '%s\\n%s\\n' {links_of}" for h in plan.workers})
-        links = {h: (res.stdout.splitlines() + ["", ""])[:2] for h, res in read.items()}
+        links_of = "; ".join(releases.link_command(name, shlex.quote(f"{root}/{name}"))
+                             for name in ("current", "previous"))
+        read = _on(runners, {h: links_of for h in plan.workers})
+        links = {h: [_parse_probe(res.stdout).get(name, "") for name in ("current", "previous")]
+                 for h, res in read.items()}
         problems = _failures(_on(runners, {h: _link_command(
             root, f"{root}/releases/{plan.target}", links[h][0]) + f" && {script}"
             for h in plan.workers}, timeout))
