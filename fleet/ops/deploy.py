@@ -442,13 +442,17 @@ def _switch(clock: Clock, plan: Plan, what: str, extra: dict) -> None:
 
 def _workers(clock: Clock, plan: Plan, say: ansible.Say) -> None:
     with clock.phase("workers", "switch workers and beat, restart app_programs (warm shutdown)"):
-        result = _playbook("release-workers.yml", plan.inv, plan.variables, say)
-        if not result.ok:
-            # The failure result names the program and says where each host is now.
-            reason = _from_results(result)[0]
-            raise DeployError(reason or f"restarting the programs (app_programs) on "
-                                        f"{', '.join(result.failed_hosts)} failed (output above); "
-                                        f"see `fab logs worker --host HOST`")
+        _run_workers_play(plan, say)
+
+
+def _run_workers_play(plan: Plan, say: ansible.Say) -> None:
+    result = _playbook("release-workers.yml", plan.inv, plan.variables, say)
+    if not result.ok:
+        # The failure result names the program and says where each host is now.
+        reason = _from_results(result)[0]
+        raise DeployError(reason or f"restarting the programs (app_programs) on "
+                                    f"{', '.join(result.failed_hosts)} failed (output above); "
+                                    f"see `fab logs worker --host HOST`")
 
 
 def _workers_back(plan: Plan, say: ansible.Say) -> str:
@@ -508,51 +512,79 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
                               **(extra_vars or {})}, first=False, before=before)
 
     def go_back() -> None:
+        workers = inv.hosts_of("workers", "beat")
+        whole = ("extra variables were given (-e), which only a full switch applies" if extra_vars
+                 else "a host is in both the app and the workers/beat groups"
+                 if set(workers) & set(inv.hosts_of("app")) else None)
+        if whole:
+            clock.say(f"rollback: the full switch ({whole})")
+            _go_live(clock, plan, f"roll the app hosts back to {target}", workers_first=False)
+            quick_rollback.record_settings(inv, clock.say)
+        else:
+            _roll_back_both_halves(clock, plan)
+
+    return _locked(outcome, clock, plan, "rollback", go_back, say)
+
+
+def _roll_back_both_halves(clock: Clock, plan: Plan) -> None:
+    """The app hosts and the workers go back side by side, each half by the quickest way its
+    hosts allow (fleet/ops/quick_rollback.py): the warm slots' pointer flip or the full switch
+    of release-switch.yml; the restart script over SSH or release-workers.yml. Like any
+    rollback, the web does not wait for the workers; when the app hosts fail to go back, the
+    workers return to the release they ran."""
+    inv, target = plan.inv, plan.release
+    workers = inv.hosts_of("workers", "beat")
+    failures: dict[str, str] = {}
+    full: list[str] = []
+
+    def say_workers(line: str) -> None:
+        clock.say(f"[workers] {line}")
+
+    def workers_half() -> None:
+        try:
+            with clock.phase("workers", "point the workers and beat back, restart the programs"):
+                why = quick_rollback.restart_workers(inv, target, workers, say_workers)
+                if why:
+                    say_workers(f"the full restart ({why})")
+                    full.append("workers")
+                    _run_workers_play(plan, say_workers)
+        except (DeployError, quick_rollback.QuickRollbackError) as exc:
+            failures["workers"] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
+            failures["workers"] = f"restarting the programs failed: {exc!r}"
+
+    thread = threading.Thread(target=workers_half, name="workers", daemon=True)
+    if workers:
+        thread.start()
+    else:
+        clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
+    try:
         with clock.phase("probe", "can the warm slots take the traffic back as they are?"):
-            quick = (quick_rollback.probe(inv, target, batch) if not extra_vars else
-                     "extra variables were given (-e), which only a full switch applies")
+            quick = quick_rollback.probe(inv, target, plan.variables["deploy_batch"])
             if isinstance(quick, str):
                 clock.say(f"rollback: the full switch ({quick})")
             else:
                 clock.say("rollback: quick, every app host's other slot runs "
                           f"{target} and is ready; no file is written on the app hosts")
         if isinstance(quick, str):
-            _go_live(clock, plan, f"roll the app hosts back to {target}", workers_first=False)
-            quick_rollback.record_settings(inv, clock.say)
+            full.append("apps")
+            _switch(clock, plan, f"roll the app hosts back to {target}", {})
         else:
-            _quick_rollback(clock, plan, quick)
-
-    return _locked(outcome, clock, plan, "rollback", go_back, say)
-
-
-def _quick_rollback(clock: Clock, plan: Plan, quick: quick_rollback.QuickPlan) -> None:
-    """The app hosts and the workers go back side by side, over SSH (fleet/ops/quick_rollback.py);
-    like a full rollback, the web does not wait for the workers."""
-    failures: dict[str, str] = {}
-
-    def workers() -> None:
-        try:
-            with clock.phase("workers", "point the workers and beat back, restart the programs"):
-                quick_rollback.restart_workers(plan.inv, quick,
-                                               lambda line: clock.say(f"[workers] {line}"))
-        except quick_rollback.QuickRollbackError as exc:
-            failures["workers"] = str(exc)
-        except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
-            failures["workers"] = f"restarting the programs failed: {exc!r}"
-
-    thread = threading.Thread(target=workers, name="workers", daemon=True)
-    thread.start()
-    try:
-        with clock.phase("switch", f"point the app hosts and load balancers back at "
-                                   f"{plan.release} (the warm slots)"):
-            quick_rollback.switch_apps(plan.inv, quick, clock.say)
-    except quick_rollback.QuickRollbackError as exc:
+            with clock.phase("switch", f"point the app hosts and load balancers back at "
+                                       f"{target} (the warm slots)"):
+                quick_rollback.switch_apps(inv, quick, clock.say)
+    except (DeployError, quick_rollback.QuickRollbackError) as exc:
         failures["switch"] = str(exc)
     finally:
-        thread.join()
-    if failures:
-        app_side = failures.get("switch", f"The app hosts serve {plan.release}.")
-        raise DeployError(" ".join(filter(None, (failures.get("workers"), app_side))))
+        if workers:
+            thread.join()
+    if "workers" in failures:
+        app_side = failures.get("switch", f"The app hosts serve {target}.")
+        raise DeployError(f"{failures['workers']} {app_side}")
+    if "switch" in failures:  # the workers follow the app hosts back, as in a deploy
+        raise DeployError(failures["switch"] + _workers_back(plan, clock.say))
+    if full:
+        quick_rollback.record_settings(inv, clock.say)
 
 
 # --- local hooks (fleet/ops/hooks.py) and maintenance mode (fleet/ops/maintenance.py) ---

@@ -4,11 +4,13 @@ A switch leaves the release it replaced running in each app host's other gunicor
 (app_gunicorn_keep_previous). When every app host still has that slot up on the target release
 and ready, and every host was last switched with the inventory and kit as they are now (the
 settings digest), a rollback needs no file written and no process started on the app hosts:
-it points `current` (and `previous`) back, moves the load balancers to those slots in one
-reload per batch, and restarts the programs on the workers and beat with the same restart
-script a deploy runs (templates/celery/restart-programs.sh.j2). Anything else (a slot stopped,
-another release in it, a changed inventory, a host that does not answer) takes the full switch
-of release-switch.yml, which starts what is missing; `probe` says why.
+it points `current` (and `previous`) back and moves the load balancers to those slots in one
+reload per batch. Anything else (a slot stopped, another release in it, a changed inventory, a
+host that does not answer) takes the full switch of release-switch.yml, which starts what is
+missing; `probe` says why. The workers and beat are the other half, decided on their own
+(`restart_workers`): when they were last switched with the inventory and kit as they are now,
+their links flip and the restart script a deploy runs (templates/celery/restart-programs.sh.j2)
+restarts the programs over SSH; otherwise release-workers.yml does it.
 """
 
 from __future__ import annotations
@@ -84,7 +86,6 @@ class AppHost:
 class QuickPlan:
     target: str
     apps: list[AppHost]
-    workers: list[str]
     batches: list[list[AppHost]]
 
 
@@ -149,28 +150,17 @@ def _warm(inv: Inventory, slot: str, target: str) -> bool:
 
 
 def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
-    """The quick plan, or why the rollback takes the full switch (read-only)."""
+    """The app hosts' quick plan, or why they take the full switch (read-only)."""
     apps = inv.hosts_of("app")
-    workers = inv.hosts_of("workers", "beat")
-    if set(apps) & set(workers):
-        return "a host is in both the app and the workers/beat groups"
     ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
     balancers = inv.hosts_of("loadbalancers")
     wanted = settings_digest(inv)
-    script = shlex.quote(setting(inv, "celery_restart_script")) if workers else ""
     commands = {h: _probe_command(inv, h, target) for h in apps}
-    commands |= {h: f"cat {shlex.quote(digest_file(inv))} 2>/dev/null; test -x {script}"
-                 for h in workers}
     commands |= {h: f"{ctl} list" for h in balancers}
     found = hosts.each(inv, commands, lambda r: r.run(commands[r.name], timeout=20))
-    silent = [h for h, r in found.items() if not r.ok and h not in workers]
+    silent = [h for h, r in found.items() if not r.ok]
     if silent:
         return f"{', '.join(silent)} did not answer the probe"
-    for host in workers:
-        if not found[host].ok:
-            return f"{host} has no restart script ({setting(inv, 'celery_restart_script')})"
-        if found[host].stdout.strip() != wanted:
-            return f"{host} was last switched with another inventory or kit"
     served = [upstream.ports(found[lb].stdout) for lb in balancers]
     slots = _slots(inv)
     planned = []
@@ -193,7 +183,7 @@ def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
         planned.append(AppHost(host, address, live, others[0], slots[live],
                                state.get("current", ""), state.get("previous", "")))
     size = batch if 0 < batch < len(planned) else len(planned)
-    return QuickPlan(target, planned, workers,
+    return QuickPlan(target, planned,
                      [planned[i:i + size] for i in range(0, len(planned), size)])
 
 
@@ -269,28 +259,39 @@ def _switch_batch(inv: Inventory, runners: dict[str, SSHRunner], target: str,
                       for a in batch})
 
 
-def restart_workers(inv: Inventory, plan: QuickPlan, say: Say) -> None:
-    """Point the workers and beat at the target and restart their programs (the restart
-    script); a host whose programs do not work goes back to its release, restarted."""
-    if not plan.workers:
-        return
+def restart_workers(inv: Inventory, target: str, workers: list[str], say: Say) -> str | None:
+    """Point the workers and beat at the target and restart their programs with the restart
+    script, when every one of them was last switched with the inventory and kit as they are
+    now; else return why release-workers.yml must do it (nothing changed then). A host whose
+    programs do not work goes back to its release, restarted, and QuickRollbackError says so."""
     root = setting(inv, "app_root")
-    script = shlex.quote(setting(inv, "celery_restart_script"))
-    runners = {h: hosts.runner(inv, h) for h in plan.workers}
+    script = setting(inv, "celery_restart_script")
+    wanted = settings_digest(inv)
+    runners = {h: hosts.runner(inv, h) for h in workers}
     try:
         timeout = float(setting(inv, "celery_ready_timeout")) + 660
-        links_of = "; ".join(releases.link_command(name, shlex.quote(f"{root}/{name}"))
-                             for name in ("current", "previous"))
-        read = _on(runners, {h: links_of for h in plan.workers})
-        links = {h: [_parse_probe(res.stdout).get(name, "") for name in ("current", "previous")]
-                 for h, res in read.items()}
+        read = _on(runners, {h: "; ".join(
+            [f"printf 'settings=%s\\n' \"$(cat {shlex.quote(digest_file(inv))} 2>/dev/null)\"",
+             f"printf 'script=%s\\n' \"$(test -x {shlex.quote(script)} && echo yes)\""]
+            + [releases.link_command(name, shlex.quote(f"{root}/{name}"))
+               for name in ("current", "previous")]) for h in workers})
+        state = {h: _parse_probe(res.stdout) for h, res in read.items()}
+        for host in workers:
+            if not read[host].ok:
+                return f"{host} did not answer the probe"
+            if state[host].get("script") != "yes":
+                return f"{host} has no restart script ({script})"
+            if state[host].get("settings") != wanted:
+                return f"{host} was last switched with another inventory or kit"
+        links = {h: (state[h].get("current", ""), state[h].get("previous", "")) for h in workers}
+        restart = shlex.quote(script)
         problems = _failures(_on(runners, {h: _link_command(
-            root, f"{root}/releases/{plan.target}", links[h][0]) + f" && {script}"
-            for h in plan.workers}, timeout))
+            root, f"{root}/releases/{target}", links[h][0]) + f" && {restart}"
+            for h in workers}, timeout))
         if not problems:
-            say(f"workers: {', '.join(plan.workers)} run {plan.target}")
-            return
-        _on(runners, {h: _link_command(root, links[h][0], links[h][1]) + f" && {script}"
+            say(f"workers: {', '.join(workers)} run {target}")
+            return None
+        _on(runners, {h: _link_command(root, *links[h]) + f" && {restart}"
                       for h in problems if links[h][0]}, timeout)
         raise QuickRollbackError(
             "a program of app_programs did not work on " + "; ".join(
