@@ -403,7 +403,7 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
         def restart() -> None:
             done = False
             try:
-                _workers(clock, plan, lambda line: clock.say(f"[workers] {line}"))
+                _workers(clock, plan, lambda line: clock.say(f"[workers] {line}"), quick=True)
                 done = True
             except DeployError as exc:
                 failures["workers"] = exc
@@ -440,9 +440,22 @@ def _switch(clock: Clock, plan: Plan, what: str, extra: dict) -> None:
                               f"switching failed on {', '.join(result.failed_hosts)}")
 
 
-def _workers(clock: Clock, plan: Plan, say: ansible.Say) -> None:
+def _workers(clock: Clock, plan: Plan, say: ansible.Say, quick: bool = False) -> bool:
+    """The workers phase: release-workers.yml, or with `quick` the hosts' restart script over
+    SSH when each host's files are already the ones that play would write (the settings digest,
+    fleet/ops/quick_rollback.py). True when the play ran."""
     with clock.phase("workers", "switch workers and beat, restart app_programs (warm shutdown)"):
+        if quick:
+            try:
+                why = quick_rollback.restart_workers(plan.inv, plan.release,
+                                                     plan.inv.hosts_of("workers", "beat"), say)
+            except quick_rollback.QuickRollbackError as exc:
+                raise DeployError(str(exc)) from None
+            if why is None:
+                return False
+            say(f"the workers play ({why})")
         _run_workers_play(plan, say)
+        return True
 
 
 def _run_workers_play(plan: Plan, say: ansible.Say) -> None:
@@ -542,13 +555,9 @@ def _roll_back_both_halves(clock: Clock, plan: Plan) -> None:
 
     def workers_half() -> None:
         try:
-            with clock.phase("workers", "point the workers and beat back, restart the programs"):
-                why = quick_rollback.restart_workers(inv, target, workers, say_workers)
-                if why:
-                    say_workers(f"the full restart ({why})")
-                    full.append("workers")
-                    _run_workers_play(plan, say_workers)
-        except (DeployError, quick_rollback.QuickRollbackError) as exc:
+            if _workers(clock, plan, say_workers, quick=True):
+                full.append("workers")
+        except DeployError as exc:
             failures["workers"] = str(exc)
         except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
             failures["workers"] = f"restarting the programs failed: {exc!r}"

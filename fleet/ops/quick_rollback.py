@@ -1,4 +1,5 @@
-"""`fab rollback`'s quick path: a pointer flip over plain SSH, no Ansible run.
+"""`fab rollback`'s quick path: a pointer flip over plain SSH, no Ansible run (and the deploy's
+workers phase, which restarts the programs the same way when it can).
 
 A switch leaves the release it replaced running in each app host's other gunicorn slot
 (app_gunicorn_keep_previous). When every app host still has that slot up on the target release
