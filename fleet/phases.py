@@ -37,16 +37,32 @@ class Clock:
 
     @contextmanager
     def phase(self, name: str, what: str) -> Iterator[None]:
-        self.say(f"\n==> {name}: {what}")
-        started_at, started = time.time(), time.monotonic()
+        running = self.begin(name, what)
         ok = False
         try:
             yield
             ok = True
         finally:
-            seconds = time.monotonic() - started
-            self.phases.append(Phase(name, seconds, ok, started_at))
-            self.say(f"<== {name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
+            self.end(running, ok)
+
+    def begin(self, name: str, what: str) -> Running:
+        """Start a phase by hand (one run that spans two phases); `end` finishes it."""
+        self.say(f"\n==> {name}: {what}")
+        return Running(name, time.time(), time.monotonic())
+
+    def end(self, running: Running, ok: bool) -> None:
+        seconds = time.monotonic() - running.monotonic
+        self.phases.append(Phase(running.name, seconds, ok, running.started_at))
+        self.say(f"<== {running.name}: {'done' if ok else 'FAILED'} in {seconds:.1f}s")
+
+
+@dataclass(frozen=True)
+class Running:
+    """A phase begun and not ended yet."""
+
+    name: str
+    started_at: float
+    monotonic: float
 
 
 def total(phases: list[Phase]) -> float:

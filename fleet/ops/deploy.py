@@ -26,7 +26,7 @@ from fleet.ops import crashloop, hooks, quick_rollback, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
-from fleet.phases import Clock, Phase
+from fleet.phases import Clock, Phase, Running
 from fleet.settings import SettingError, setting, setting_bool, setting_list
 
 PLAYBOOKS = ansible.ROOT / "playbooks"
@@ -318,54 +318,111 @@ def _locked(outcome: Outcome, clock: Clock, plan: Plan, action: str, work, say) 
     return outcome
 
 
+# The line of release-migrate.yml's "Begin the migrate step" task: the install is over on every
+# host and the migrations start (the migrate phase of a release-prepare.yml run).
+MIGRATE_MARK = "TASK [Begin the migrate step]"
+
+
 def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     # The database is dumped while the release installs; with --maintenance, once the page is
     # up (no write falls between the dump and the migration). The install run also deletes
     # what the prune plan (read now, under the lock) lets go: old releases, unused static files.
     early = not plan.maintenance
     inv = plan.inv
-    with clock.phase("install", "unpack, check and build the venv on every host; static"
-                     + ("; back up the database" if early else "")
-                     + f"; prune to {keep} releases"):
-        doomed = releases.install_prune_plan(
-            inv, plan.release, json.loads(Path(plan.variables["deploy_static_list"]).read_text()),
-            keep)
-        variables = {**plan.variables, "deploy_backup_during_install": early,
-                     "deploy_prune_releases": doomed.releases,
-                     "deploy_prune_static_paths": doomed.static_paths}
-        result = _playbook("release-install.yml", inv, variables, clock.say)
-        reason, outcome.backup, _ = _from_results(result)
-        if not result.ok:
-            # A failure result (e.g. app_wsgi does not import) says what to fix.
-            raise DeployError(f"installing the release failed on "
-                              f"{', '.join(result.failed_hosts) or 'a host'}"
-                              f"{': ' + reason if reason else ' (output above)'}; "
-                              "nothing live was changed, no host was switched")
-        outcome.pruned = doomed.releases
-        for host, gone in sorted(doomed.releases.items()):
-            clock.say(f"pruned on {host}: {', '.join(gone)}")
-        for lb, gone in sorted(doomed.static_files.items()):
-            clock.say(f"unused static files deleted on {lb}: {len(gone)}")
+    doomed = releases.install_prune_plan(
+        inv, plan.release, json.loads(Path(plan.variables["deploy_static_list"]).read_text()),
+        keep)
+    variables = {**plan.variables, "deploy_backup_during_install": early,
+                 "deploy_prune_releases": doomed.releases,
+                 "deploy_prune_static_paths": doomed.static_paths}
+    installing = clock.begin("install", "unpack, check and build the venv on every host; static"
+                             + ("; back up the database" if early else "")
+                             + f"; prune to {keep} releases")
     if plan.maintenance:
+        result = None
+        try:
+            result = _playbook("release-install.yml", inv, variables, clock.say)
+        finally:
+            if result is None:
+                clock.end(installing, ok=False)
+        _installed(clock, installing, result, outcome, doomed)
         _maintenance(clock, plan, on=True)
-    with clock.phase("migrate", "migrate once" if early else "back up the database, migrate once"):
-        result = _playbook("release-migrate.yml", inv, variables, clock.say)
-        _, backup, outcome.migration = _from_results(result)
-        outcome.backup = backup or outcome.backup
-        if not result.ok:
-            where = ", ".join(result.failed_hosts) or "a host"
-            backup = (f"the database was backed up first: {outcome.backup} "
-                      f"(fab db.restore {outcome.backup.split(':', 1)[1]})"
-                      if outcome.backup else "no backup was taken")
-            command = setting(inv, "app_migrate_command")
-            raise DeployError(f"the migrations of {plan.release} failed on {where}: "
-                              f"app_migrate_command {command!r} did not succeed (output above; "
-                              f"fix the migration or the variable); no host was switched, every "
-                              f"host still runs its release; {backup}")
+        with clock.phase("migrate", "back up the database, migrate once"):
+            _migrated(plan, _playbook("release-migrate.yml", inv, variables, clock.say),
+                      outcome)
+    else:
+        _install_and_migrate(clock, installing, plan, variables, outcome, doomed)
     _go_live(clock, plan, "roll the app hosts over", workers_first=True)
     quick_rollback.record_settings(inv, clock.say)
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
+
+
+def _install_and_migrate(clock: Clock, installing: Running, plan: Plan, variables: dict,
+                         outcome: Outcome, doomed: releases.PrunePlan) -> None:
+    """The install and migrate phases as one run of release-prepare.yml: the migrate phase
+    begins at MIGRATE_MARK, which its play reaches only once every host installed."""
+    migrating = None
+
+    def say(line: str) -> None:
+        nonlocal migrating
+        if migrating is None and line.startswith(MIGRATE_MARK):
+            clock.end(installing, ok=True)
+            migrating = clock.begin("migrate", "migrate once")
+        clock.say(line)
+
+    result = None
+    try:
+        result = _playbook("release-prepare.yml", plan.inv, variables, say)
+    finally:
+        if result is None:  # interrupted: the phase that was running did not finish
+            clock.end(migrating or installing, ok=False)
+    if migrating is None:
+        _installed(clock, installing, result, outcome, doomed)
+        raise DeployError("the migrate step did not start although every host installed the "
+                          "release (output above); no host was switched")
+    clock.end(migrating, ok=result.ok)
+    _report_pruned(clock, outcome, doomed)
+    _migrated(plan, result, outcome)
+
+
+def _installed(clock: Clock, installing: Running, result: ansible.PlaybookResult, outcome: Outcome,
+               doomed: releases.PrunePlan) -> None:
+    """End the install phase with its run's result; a failure stops the deploy."""
+    reason, outcome.backup, _ = _from_results(result)
+    clock.end(installing, ok=result.ok)
+    if not result.ok:
+        # A failure result (e.g. app_wsgi does not import) says what to fix.
+        raise DeployError(f"installing the release failed on "
+                          f"{', '.join(result.failed_hosts) or 'a host'}"
+                          f"{': ' + reason if reason else ' (output above)'}; "
+                          "nothing live was changed, no host was switched")
+    _report_pruned(clock, outcome, doomed)
+
+
+def _report_pruned(clock: Clock, outcome: Outcome, doomed: releases.PrunePlan) -> None:
+    outcome.pruned = doomed.releases
+    for host, gone in sorted(doomed.releases.items()):
+        clock.say(f"pruned on {host}: {', '.join(gone)}")
+    for lb, gone in sorted(doomed.static_files.items()):
+        clock.say(f"unused static files deleted on {lb}: {len(gone)}")
+
+
+def _migrated(plan: Plan, result: ansible.PlaybookResult, outcome: Outcome) -> None:
+    """Read the migrate step's outcome; a failure stops the deploy and names the backup."""
+    _, backup, outcome.migration = _from_results(result)
+    outcome.backup = backup or outcome.backup
+    if result.ok:
+        return
+    where = ", ".join(result.failed_hosts) or "a host"
+    backup = (f"the database was backed up first: {outcome.backup} "
+              f"(fab db.restore {outcome.backup.split(':', 1)[1]})"
+              if outcome.backup else "no backup was taken")
+    command = setting(plan.inv, "app_migrate_command")
+    raise DeployError(f"the migrations of {plan.release} failed on {where}: "
+                      f"app_migrate_command {command!r} did not succeed (output above; "
+                      f"fix the migration or the variable); no host was switched, every "
+                      f"host still runs its release; {backup}")
 
 
 def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
