@@ -114,11 +114,13 @@ def ssh(c, host):
 
 @task(help={"env": "environment: a directory under inventory/ (default sandbox)",
             "limit": "only these hosts or groups (Ansible pattern, e.g. app1 or app:!app2)",
-            "check": "dry run: report what would change, change nothing"})
-def provision(c, env="sandbox", limit=None, check=False):
-    """Provision an environment: pre-flight (inventory, secrets, SSH), then playbooks/site.yml."""
+            "check": "dry run: report what would change, change nothing",
+            "full": "run the playbook even when every host is as the last provision left it"})
+def provision(c, env="sandbox", limit=None, check=False, full=False):
+    """Provision an environment: pre-flight (inventory, secrets, SSH), then playbooks/site.yml
+    unless every host is as the last provision left it (--full: run it anyway)."""
     try:
-        provisioning.provision(env, limit=limit, check=check)
+        provisioning.provision(env, limit=limit, check=check, full=full)
     except provisioning.ProvisionError as exc:
         raise Exit(f"provision: {exc}") from None
 

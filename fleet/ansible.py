@@ -57,6 +57,7 @@ class PlaybookResult:
     task_times: dict[str, float] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
     results: list[results.Result] = field(default_factory=list)  # fleet/results.py documents
+    written: dict[str, set[str]] = field(default_factory=dict)  # host -> files template/copy wrote
 
     @property
     def ok(self) -> bool:
@@ -112,6 +113,16 @@ def environment() -> dict[str, str]:
     return env
 
 
+def written_files(lines: Sequence[str]) -> dict[str, set[str]]:
+    """Host -> the files its template and copy tasks wrote, from the callback's JSON lines."""
+    found: dict[str, set[str]] = {}
+    for line in lines:
+        if line.strip():
+            entry = json.loads(line)
+            found.setdefault(entry["host"], set()).update(entry.get("files", ()))
+    return {host: files for host, files in found.items() if files}
+
+
 def task_times(lines: Sequence[str]) -> dict[str, float]:
     """Task name -> seconds, from the callback's JSON lines: a task's time is its slowest
     host's (a task run twice on a host, a handler say, counts both runs)."""
@@ -154,10 +165,10 @@ def run_playbook(playbook: Path, inventory: Path, limit: str | None = None,
                 if line.strip():
                     say(line)
             returncode = process.wait()
-        measured = task_times(times.read().splitlines())
+        lines = times.read().splitlines()
     return PlaybookResult(returncode=returncode, recap=parse_recap("\n".join(captured)),
-                          elapsed=time.monotonic() - started, task_times=measured,
-                          output=captured)
+                          elapsed=time.monotonic() - started, task_times=task_times(lines),
+                          output=captured, written=written_files(lines))
 
 
 

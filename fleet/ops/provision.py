@@ -1,7 +1,9 @@
 """`fab provision`: pre-flight, then playbooks/site.yml, then a summary.
 
 Nothing is changed on any host until the pre-flight has passed: the inventory is valid (groups,
-types, secrets) and every targeted host answers over SSH.
+types, secrets) and every targeted host answers over SSH. A provision of the whole environment
+first checks every host against its record of the last provision (fleet/ops/converged.py) and
+does not run the playbook when all of them match; `full` runs it anyway.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleet import ansible, hosts, inventory, report
+from fleet.ops import converged
 from fleet.sandbox import secrets
 
 SITE = ansible.ROOT / "playbooks" / "site.yml"
@@ -23,8 +26,9 @@ class ProvisionError(RuntimeError):
 @dataclass
 class Provisioned:
     env: str
-    result: ansible.PlaybookResult
+    result: ansible.PlaybookResult | None  # None: every host was converged, nothing ran
     preflight_seconds: float
+    checked_seconds: float = 0.0
 
 
 def check_local(env: str, say: ansible.Say = print, root: Path = inventory.INVENTORY_ROOT,
@@ -95,11 +99,26 @@ def preflight(env: str, limit: str | None = None, say: ansible.Say = print,
 
 
 def provision(env: str = inventory.SANDBOX_ENV, limit: str | None = None, check: bool = False,
-              say: ansible.Say = print) -> Provisioned:
-    """Provision an environment (site.yml); raise ProvisionError on any failure."""
+              say: ansible.Say = print, full: bool = False) -> Provisioned:
+    """Provision an environment (site.yml); raise ProvisionError on any failure.
+
+    Without `limit`, `check` or `full`, the playbook runs only when a host does not match its
+    record of the last provision (fleet/ops/converged.py); each such host and why is said."""
     started = time.monotonic()
     inv = preflight(env, limit, say, check=check)
     preflight_seconds = time.monotonic() - started
+    if not (limit or check or full):
+        started = time.monotonic()
+        behind = {h: why for h, why in converged.check(inv).items() if why}
+        checked = time.monotonic() - started
+        if not behind:
+            done = Provisioned(env, None, preflight_seconds, checked)
+            say(summary(done))
+            return done
+        for host, why in sorted(behind.items()):
+            say(f"converged check: {host}: {why}")
+        say(f"converged check: {len(behind)} of {len(inv.hosts)} host(s) differ from the last "
+            "provision; running the playbook on every host")
     result = ansible.run_playbook(SITE, inv.path, limit=limit, check=check, say=say)
     done = Provisioned(env=env, result=result, preflight_seconds=preflight_seconds)
     say("")
@@ -107,11 +126,18 @@ def provision(env: str = inventory.SANDBOX_ENV, limit: str | None = None, check:
     if not result.ok:
         failed = ", ".join(result.failed_hosts) or "see the output above"
         raise ProvisionError(f"provision of {env} failed (exit {result.returncode}) on: {failed}")
+    if not check:
+        converged.record(inv, list(result.recap), result.written, say)
     return done
 
 
 def summary(done: Provisioned) -> str:
-    """Per-host recap and the slowest tasks, for the end of a run."""
+    """Per-host recap and the slowest tasks, for the end of a run; or why nothing ran."""
+    if done.result is None:
+        return (f"converged: every host is as the last provision left it, from this inventory and "
+                f"kit (files, services, firewall checked in {done.checked_seconds:.1f}s); the "
+                f"playbook was not run (`fab provision --full` runs it anyway)\n"
+                f"pre-flight {done.preflight_seconds:.1f}s")
     rows = [(host, r.ok, r.changed, r.failed, r.unreachable)
             for host, r in sorted(done.result.recap.items())]
     lines = [report.table(("host", "ok", "changed", "failed", "unreachable"), rows), ""]

@@ -41,15 +41,17 @@ class QuickRollbackError(Exception):
     """The quick rollback failed; the message says what and where each host is now."""
 
 
-def settings_digest(inv: Inventory) -> str:
+def settings_digest(inv: Inventory, parts: tuple[str, ...] = KIT_SOURCES) -> str:
     """A digest of everything a switch renders onto the hosts from: the environment's inventory
-    files and the kit's roles and templates. Equal digests mean a full switch would write the
-    files the hosts already have."""
+    files and the kit's roles and templates (or the kit's `parts`: files or directories).
+    Equal digests mean a full switch would write the files the hosts already have."""
     sha = hashlib.sha256()
     inventory_root = inv.path if inv.path.is_dir() else inv.path.parent
-    for base in (inventory_root, *(KIT / part for part in KIT_SOURCES)):
-        for path in sorted(p for p in base.rglob("*") if p.is_file()):
-            sha.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for base in (inventory_root, *(KIT / part for part in parts)):
+        found = [base] if base.is_file() else sorted(p for p in base.rglob("*") if p.is_file())
+        for path in found:
+            name = path.name if path == base else str(path.relative_to(base))
+            sha.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()
 
 

@@ -4,6 +4,9 @@ fleet/ansible.py enables this callback and names a file in FLEET_TASK_TIMES; one
 task and host is appended to it when the host's result arrives. It prints nothing. Timing from
 the callback's own start and result events is right under any strategy, where reading task
 banners in the output is not (Mitogen's free strategy repeats them unreliably).
+A line also names the files a template or copy task wrote on the host (`files`), for the record
+of what a provision manages (fleet/ops/converged.py); files written on the control node by a
+delegated task are not the host's.
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ description:
 requirements:
   - FLEET_TASK_TIMES set in the environment (fleet/ansible.py sets it).
 """
+
+
+WRITERS = {"template", "copy", "ansible.builtin.template", "ansible.builtin.copy"}
+
+
+def _written(result) -> list[str]:
+    """The destination files of a template or copy task that succeeded on its own host."""
+    task = result._task
+    if task.action not in WRITERS or task.delegate_to or result._result.get("failed"):
+        return []
+    items = result._result.get("results") or [result._result]
+    return sorted({item["dest"] for item in items
+                   if isinstance(item, dict) and isinstance(item.get("dest"), str)
+                   and not item.get("failed") and not item.get("skipped")})
 
 
 class CallbackModule(CallbackBase):
@@ -45,6 +62,9 @@ class CallbackModule(CallbackBase):
             return
         line = {"task": result._task.get_name(), "host": result._host.get_name(),
                 "seconds": round(time.monotonic() - started, 3)}
+        files = _written(result)
+        if files:
+            line["files"] = files
         with open(self._path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
 

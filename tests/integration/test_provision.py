@@ -1,5 +1,9 @@
 """Provisioning the sandbox for real: cold run, a no-op second run, and `fab verify`.
 
+A second `fab provision` checks every host against its record of the first and runs nothing;
+`--full` runs the playbook, which then changes nothing. A file edited and a service stopped by
+hand make the next `fab provision` run the playbook, which puts both back.
+
 Uses the session's fresh 5-host sandbox (tests/integration/conftest.py), so the first run starts
 from bare hosts. The tests run in order and later ones need the earlier ones.
 """
@@ -10,9 +14,9 @@ import os
 import subprocess
 
 import pytest
-from fleet_helpers import fab
+from fleet_helpers import fab, on
 
-from fleet import ansible
+from fleet import ansible, inventory
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +36,41 @@ def test_cold_provision_converges_every_host(cold_run, fleet_sandbox):
 
 def test_second_provision_changes_nothing(cold_run):
     assert cold_run.returncode == 0
-    second = fab("provision")
+    second = fab("provision", "--full")
     assert second.returncode == 0, second.stdout[-4000:]
     recap = ansible.parse_recap(second.stdout)
     assert len(recap) == 5
     assert {host: r.changed for host, r in recap.items() if r.changed} == {}
+
+
+def test_a_provision_with_nothing_to_do_runs_no_playbook(cold_run):
+    assert cold_run.returncode == 0
+    result = fab("provision")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "converged: every host is as the last provision left it" in result.stdout, \
+        result.stdout[-3000:]
+    assert ansible.parse_recap(result.stdout) == {}
+
+
+def test_a_file_edited_and_a_service_stopped_by_hand_are_put_back(cold_run):
+    assert cold_run.returncode == 0
+    inv = inventory.load("sandbox")
+    lb, db = inv.hosts_of("loadbalancers")[0], inv.hosts_of("db")[0]
+    conf = "/etc/nginx/nginx.conf"
+    before = on(inv, lb, f"sha256sum {conf}")
+    on(inv, lb, f"echo '# edited by hand' >> {conf}")
+    on(inv, db, "systemctl stop redis-server")
+    result = fab("provision")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert f"converged check: {lb}: changed since: {conf}" in result.stdout, result.stdout[-4000:]
+    assert f"converged check: {db}: not running: redis-server.service" in result.stdout, \
+        result.stdout[-4000:]
+    recap = ansible.parse_recap(result.stdout)
+    assert recap[lb].changed > 0 and recap[db].changed > 0, recap
+    assert on(inv, lb, f"sha256sum {conf}") == before
+    assert on(inv, db, "systemctl is-active redis-server").strip() == "active"
+    again = fab("provision")
+    assert again.returncode == 0 and "converged: every host" in again.stdout, again.stdout[-3000:]
 
 
 def test_verify_passes(cold_run):
