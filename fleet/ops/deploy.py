@@ -335,6 +335,28 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
     variables = {**plan.variables, "deploy_backup_during_install": early,
                  "deploy_prune_releases": doomed.releases,
                  "deploy_prune_static_paths": doomed.static_paths}
+    with _EarlySwitch.for_plan(plan) as switch:
+        _prepare(outcome, clock, plan, variables, doomed, keep, switch)
+        _go_live(clock, plan, "roll the app hosts over", workers_first=True, early=switch)
+    quick_rollback.record_settings(inv, clock.say)
+    if plan.maintenance_on:
+        _maintenance(clock, plan, on=False)
+
+
+def _prepare(outcome: Outcome, clock: Clock, plan: Plan, variables: dict,
+             doomed: releases.PrunePlan, keep: int, switch: _EarlySwitch | None) -> None:
+    """The install and migrate phases; a failure ends the early switch, which changed nothing."""
+    try:
+        _install_then_migrate(outcome, clock, plan, variables, doomed, keep)
+    except BaseException:
+        if switch is not None:
+            switch.cancel()
+        raise
+
+
+def _install_then_migrate(outcome: Outcome, clock: Clock, plan: Plan, variables: dict,
+                          doomed: releases.PrunePlan, keep: int) -> None:
+    inv, early = plan.inv, not plan.maintenance
     installing = clock.begin("install", "unpack, check and build the venv on every host; static"
                              + ("; back up the database" if early else "")
                              + f"; prune to {keep} releases")
@@ -352,10 +374,6 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                       outcome)
     else:
         _install_and_migrate(clock, installing, plan, variables, outcome, doomed)
-    _go_live(clock, plan, "roll the app hosts over", workers_first=True)
-    quick_rollback.record_settings(inv, clock.say)
-    if plan.maintenance_on:
-        _maintenance(clock, plan, on=False)
 
 
 def _install_and_migrate(clock: Clock, installing: Running, plan: Plan, variables: dict,
@@ -425,7 +443,101 @@ def _migrated(plan: Plan, result: ansible.PlaybookResult, outcome: Outcome) -> N
                       f"host still runs its release; {backup}")
 
 
-def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
+def _side_by_side(plan: Plan) -> bool:
+    """Whether the switch runs beside the workers' restart (or alone, with no workers): not
+    when a host is in both groups, nor on a first deploy, whose ready path may need beat's
+    heartbeat (docs/decisions.md)."""
+    workers = plan.inv.hosts_of("workers", "beat")
+    return not workers or not (set(workers) & set(plan.inv.hosts_of("app")) or plan.first)
+
+
+def _signal(path: Path, text: str) -> None:
+    """Write a signal file a play waits for, whole (wait_for sees it only once it is there)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.rename(path)
+
+
+class _EarlySwitch:
+    """release-switch.yml started as the install begins (a deploy without --maintenance whose
+    switch runs beside the workers): its Ansible start-up, its connections and its first,
+    read-only tasks overlap the install; then it waits for deploy_ready_signal, which `go`
+    sets once the release is installed and migrated and `cancel` sets to end the play having
+    changed nothing. Its output is held until `go`."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="flaskfleet-switch-")
+        base = Path(self._tmp.name)
+        self._ready = base / "ready"
+        self.workers_signal = base / "workers"
+        self._held: list[str] = []
+        self._say: ansible.Say | None = None
+        self._lock = threading.Lock()
+        self._result: ansible.PlaybookResult | None = None
+        self._error: BaseException | None = None
+        extra = {"deploy_ready_signal": str(self._ready)}
+        if plan.inv.hosts_of("workers", "beat"):
+            extra["deploy_workers_signal"] = str(self.workers_signal)
+        self._thread = threading.Thread(target=self._run, args=(plan, extra), name="switch",
+                                        daemon=True)
+        self._thread.start()
+
+    @classmethod
+    @contextlib.contextmanager
+    def for_plan(cls, plan: Plan):
+        """One for the deploy when its switch can start early, else None; ended on the way out
+        whatever happened."""
+        switch = cls(plan) if not plan.maintenance and _side_by_side(plan) else None
+        try:
+            yield switch
+        finally:
+            if switch is not None:
+                switch.cancel()
+                switch._tmp.cleanup()
+
+    def _run(self, plan: Plan, extra: dict) -> None:
+        try:
+            self._result = _playbook("release-switch.yml", plan.inv,
+                                     {**plan.variables, **extra}, self._line)
+        except BaseException as exc:  # noqa: BLE001 - raised again by wait()
+            self._error = exc
+
+    def _line(self, line: str) -> None:
+        with self._lock:
+            if self._say is None:
+                self._held.append(line)
+            else:
+                self._say(line)
+
+    @property
+    def ended(self) -> bool:
+        """The run is over: before `go`, it failed before it could wait (it changed nothing)."""
+        return not self._thread.is_alive()
+
+    def go(self, say: ansible.Say) -> None:
+        with self._lock:
+            self._say = say
+            for line in self._held:
+                say(line)
+            self._held.clear()
+        if not self._ready.exists():
+            _signal(self._ready, "ok")
+
+    def wait(self) -> ansible.PlaybookResult:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        if not self._ready.exists():
+            _signal(self._ready, "failed")
+        self._thread.join()
+
+
+def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool,
+             early: _EarlySwitch | None = None) -> None:
     """Switch the app hosts (release-switch.yml) and restart the programs on the workers and
     beat (release-workers.yml) side by side, unless a host is in both groups or nothing runs a
     release yet (a first deploy).
@@ -436,12 +548,17 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
     goes back as soon as its own gate passes. A failure on either side sends both back.
     """
     workers = plan.inv.hosts_of("workers", "beat")
+    if early is not None and early.ended:
+        early.go(clock.say)  # its output: why it stopped
+        result = early.wait()
+        raise DeployError("the switch stopped before the release was ready, no host was "
+                          "switched: " + (results.every_failure(result.results) or
+                                          f"it failed on {', '.join(result.failed_hosts)}"))
     if not workers:
         clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
-        _switch(clock, plan, what, {})
+        _switch(clock, plan, what, {}, early)
         return
-    # One play at a time when a host is in both groups, and on a first deploy, whose ready
-    # path may need beat's heartbeat (docs/decisions.md).
+    # One play at a time when a host is in both groups, and on a first deploy (_side_by_side).
     if set(workers) & set(plan.inv.hosts_of("app")) or (workers_first and plan.first):
         if workers_first:
             _workers(clock, plan, clock.say)
@@ -455,7 +572,7 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
         return
     failures: dict[str, DeployError] = {}
     with tempfile.TemporaryDirectory(prefix="flaskfleet-golive-") as tmp:
-        signal = Path(tmp) / "workers"
+        signal = early.workers_signal if early is not None else Path(tmp) / "workers"
 
         def restart() -> None:
             done = False
@@ -467,15 +584,13 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
             except Exception as exc:  # noqa: BLE001 - reported below, after the switch ends
                 failures["workers"] = DeployError(f"restarting the programs failed: {exc!r}")
             finally:  # the switch waits for this file, whatever happened
-                partial = signal.with_name("workers.partial")
-                partial.write_text("ok" if done else "failed")
-                partial.rename(signal)
+                _signal(signal, "ok" if done else "failed")
 
         thread = threading.Thread(target=restart, name="workers", daemon=True)
         thread.start()
         try:
             _switch(clock, plan, what, {"deploy_workers_signal": str(signal)}
-                    if workers_first else {})
+                    if workers_first else {}, early)
         except DeployError as exc:
             failures["switch"] = exc
         finally:
@@ -488,10 +603,16 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool) -> None:
         raise DeployError(str(failures["switch"]) + _workers_back(plan, clock.say))
 
 
-def _switch(clock: Clock, plan: Plan, what: str, extra: dict) -> None:
+def _switch(clock: Clock, plan: Plan, what: str, extra: dict,
+            early: _EarlySwitch | None = None) -> None:
+    """The switch phase: release-switch.yml, or the run started early, told to go on."""
     with clock.phase("switch", what):
-        result = _playbook("release-switch.yml", plan.inv, {**plan.variables, **extra},
-                           clock.say)
+        if early is None:
+            result = _playbook("release-switch.yml", plan.inv, {**plan.variables, **extra},
+                               clock.say)
+        else:
+            early.go(clock.say)
+            result = early.wait()
         if not result.ok:
             raise DeployError(results.every_failure(result.results) or
                               f"switching failed on {', '.join(result.failed_hosts)}")
