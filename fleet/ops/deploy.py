@@ -336,22 +336,12 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
                  "deploy_prune_releases": doomed.releases,
                  "deploy_prune_static_paths": doomed.static_paths}
     with _EarlySwitch.for_plan(plan) as switch:
-        _prepare(outcome, clock, plan, variables, doomed, keep, switch)
+        # A failure here ends the early switch on the way out, having changed nothing.
+        _install_then_migrate(outcome, clock, plan, variables, doomed, keep)
         _go_live(clock, plan, "roll the app hosts over", workers_first=True, early=switch)
     quick_rollback.record_settings(inv, clock.say)
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
-
-
-def _prepare(outcome: Outcome, clock: Clock, plan: Plan, variables: dict,
-             doomed: releases.PrunePlan, keep: int, switch: _EarlySwitch | None) -> None:
-    """The install and migrate phases; a failure ends the early switch, which changed nothing."""
-    try:
-        _install_then_migrate(outcome, clock, plan, variables, doomed, keep)
-    except BaseException:
-        if switch is not None:
-            switch.cancel()
-        raise
 
 
 def _install_then_migrate(outcome: Outcome, clock: Clock, plan: Plan, variables: dict,
@@ -558,8 +548,8 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool,
         clock.say("workers: none (the workers and beat groups are empty), nothing to restart")
         _switch(clock, plan, what, {}, early)
         return
-    # One play at a time when a host is in both groups, and on a first deploy (_side_by_side).
-    if set(workers) & set(plan.inv.hosts_of("app")) or (workers_first and plan.first):
+    # One play at a time when a host is in both groups, and on a first deploy.
+    if not _side_by_side(plan):
         if workers_first:
             _workers(clock, plan, clock.say)
         try:
