@@ -135,7 +135,7 @@ def role_packages(role: str) -> list[str]:
 
 def floor_packages(groups: tuple[str, ...]) -> list[str]:
     """What a plain apt-get would install on a host of these groups: the provisioning floor."""
-    roles = ["common"]
+    roles = ["firewall", "common"]
     for role, members in GROUP_ROLES.items():
         if set(groups) & members:
             roles.append(role)
