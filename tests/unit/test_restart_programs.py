@@ -1,7 +1,7 @@
 """The celery role's restart script and its supervisord helper, run against a real supervisord.
 
 templates/celery/restart-programs.sh.j2 is what deploys and rollbacks run on every worker host;
-templates/celery/supervise.py.j2 stops and starts a group for it. Here both are rendered into a
+templates/supervisor/supervise.py.j2 stops and starts a group for it. Here both are rendered into a
 temporary directory and run on this machine against a supervisord of their own (supervisor is
 a pinned dependency), with plain commands as the programs: a restart gives every process a new
 pid, a program that exits before its startsecs and a ready command that never succeeds are each
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from fleet.ansible_filters import ANSIBLE_FILTERS
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "celery"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 BIN = Path(sys.executable).parent  # supervisord and supervisorctl of the pinned toolchain
 
 pytestmark = pytest.mark.skipif(
@@ -53,13 +54,22 @@ command=sh -c "exit 3"
 autostart=false
 startsecs=1
 startretries=0
+[program:fleetapp-web]
+command=PYTHON -m http.server WEBPORT --bind 127.0.0.1
+autostart=false
+startsecs=30
 """
 
 
 @pytest.fixture(scope="module")
 def supervisor(tmp_path_factory):
     home = tmp_path_factory.mktemp("supervisor")
-    (home / "supervisord.conf").write_text(SUPERVISORD_CONF)
+    with socket.socket() as probe:  # a free port for the program that serves
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (home / "web-port").write_text(str(port))
+    (home / "supervisord.conf").write_text(
+        SUPERVISORD_CONF.replace("PYTHON", sys.executable).replace("WEBPORT", str(port)))
     (home / "current").symlink_to(home)
     wrapper = home / "run"
     wrapper.write_text('#!/bin/sh\nexec "$@"\n')
@@ -98,10 +108,11 @@ def _script(home: Path, programs: list[dict], ready_timeout: int = 20) -> Path:
         "celery_restart_poll": 0.25, "celery_host_programs": programs,
         "celery_restart_script": str(home / "restart"),
         "celery_supervise_script": str(home / "supervise"),
-        "celery_supervisor_socket": str(home / "supervisor.sock"),
+        "supervisor_ctl_script": str(home / "supervise"),
+        "supervisor_socket": str(home / "supervisor.sock"),
     }
-    for template, target in (("restart-programs.sh.j2", "restart"),
-                             ("supervise.py.j2", "supervise")):
+    for template, target in (("celery/restart-programs.sh.j2", "restart"),
+                             ("supervisor/supervise.py.j2", "supervise")):
         (home / target).write_text(env.get_template(template).render(context))
         (home / target).chmod(0o755)
     return home / "restart"
@@ -158,3 +169,24 @@ def test_the_helper_refuses_a_group_that_does_not_exist(supervisor):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "no such group: fleetapp-nothing" in result.stderr, result.stderr
+
+
+def test_a_start_given_a_url_is_done_once_the_program_answers(supervisor):
+    """The switch of a gunicorn slot: the program serves long before its startsecs (30 s)."""
+    _script(supervisor, [])
+    url = f"http://127.0.0.1:{(supervisor / 'web-port').read_text()}/"
+    started = time.monotonic()
+    result = subprocess.run([supervisor / "supervise", "restart", "fleetapp-web", url],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20
+    assert "STARTING" in _ctl(supervisor, "status", "fleetapp-web")  # served, startsecs not over
+    _ctl(supervisor, "stop", "fleetapp-web")
+
+
+def test_a_start_given_a_url_still_fails_on_a_program_that_exits(supervisor):
+    _script(supervisor, [])
+    result = subprocess.run([supervisor / "supervise", "start", "fleetapp-broken",
+                             "http://127.0.0.1:9/"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "fleetapp-broken:fleetapp-broken: " in result.stderr, result.stderr
