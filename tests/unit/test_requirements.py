@@ -1,10 +1,11 @@
 """What the wheelhouse is built from: app_requirements and app_extra_requirements (issue 16).
 
 Artifacts are built for real with pip from a tiny app (tests/unit/tiny_app.py) that lists no
-dependency at all; the release is then installed by the app role's own commands, rendered from
-roles/app/tasks/release_install.yml and run with the host's /usr/bin/python3 and --no-index: the
-venv of its dependencies, and the app's wheel into the release's site/ (or site -> src/ for a
-plain tree). Code runs as the run wrapper runs it: the venv's Python with site/ on PYTHONPATH.
+dependency at all; the release is then installed by the app role's installer
+(templates/app/release-install.py.j2), run with the host's /usr/bin/python3 and --no-index as the
+install play runs it: the venv of its dependencies, and the app's wheel into the release's site/
+(or site -> src/ for a plain tree). Code runs as the run wrapper runs it: the venv's Python with
+site/ on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from pathlib import Path, PurePosixPath
 import jinja2
 import pytest
 import tiny_app
-import yaml
 
 from fleet import artifact
-from fleet.ansible_filters import ANSIBLE_FILTERS
 from fleet.inventory import role_defaults
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -33,41 +32,33 @@ def quiet(_: str) -> None:
     pass
 
 
-def _install_task(name: str) -> dict:
-    """One task of the role's 'Install the release' block."""
-    tasks = yaml.safe_load((ROOT / "roles/app/tasks/release_install.yml").read_text())
-    block = next(t for t in tasks if t.get("name") == "Install the release")["block"]
-    return next(t for t in block if t["name"] == name)
+def installer(tmp_path: Path) -> Path:
+    """The app role's release installer (templates/app/release-install.py.j2) as hosts get it."""
+    text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(
+        (ROOT / "templates/app/release-install.py.j2").read_text()).render(
+        app_release_installer=role_defaults()["app_release_installer"])
+    script = tmp_path / "release-install"
+    script.write_text(text)
+    return script
+
+
+def install(script: Path, release: Path) -> subprocess.CompletedProcess:
+    """The install play's command: the host's Python runs the installer on the release."""
+    wheel = json.loads((release / "manifest.json").read_text())["app_wheel"]
+    return subprocess.run(["/usr/bin/python3", script, release, release.parent.parent / "venvs",
+                           wheel], capture_output=True, text=True, timeout=300)
 
 
 def _install_like_a_host(art: artifact.Artifact, releases: Path) -> Path:
-    """Unpack the archive and run the role's install commands on it, as the install play does."""
+    """Unpack the archive and run the role's installer on it, as the install play does."""
     releases.mkdir()
     with tarfile.open(art.path) as archive:
         archive.extractall(releases, filter="data")
     release = releases / art.release_id
-    manifest = json.loads((release / "manifest.json").read_text())
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters.update(ANSIBLE_FILTERS)
-    variables = {"app_release_requirements": manifest["requirements"],
-                 "app_release_extra_requirements": manifest["extra_requirements"],
-                 "app_release_venv": str(releases.parent / "venvs" / manifest["deps_id"]),
-                 "deploy_app_wheel": art.app_wheel,
-                 "app_releases_dir": str(releases), "deploy_release": art.release_id}
-    build = _install_task("Build the venv of the release's dependencies from its wheelhouse")
-    command = env.from_string(build["ansible.builtin.shell"]["cmd"]).render(variables)
-    run = subprocess.run(["/bin/bash", "-c", command.replace("\n", " ")], cwd=release,
-                         capture_output=True, text=True, timeout=300)
+    run = install(installer(releases.parent), release)
     assert run.returncode == 0, run.stderr
-    (release / "venv").symlink_to(variables["app_release_venv"])
-    if art.app_wheel:
-        install = _install_task("Install the app's wheel into the release")
-        argv = [env.from_string(a).render(variables)
-                for a in install["ansible.builtin.command"]["argv"]]
-        run = subprocess.run(argv, cwd=release, capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-    else:  # the role's other task (its `when`): a plain tree is imported from src/
-        (release / "site").symlink_to("src")
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert (release / "venv").resolve() == releases.parent / "venvs" / manifest["deps_id"]
     return release
 
 
@@ -76,6 +67,40 @@ def _python(release: Path, code: str, cwd: Path | None = None) -> subprocess.Com
     return subprocess.run([release / "venv/bin/python", "-c", code], cwd=cwd,
                           env={"PYTHONPATH": str(release / "site")},
                           capture_output=True, text=True)
+
+
+def test_the_installer_reuses_the_venv_and_a_rerun_changes_nothing(tmp_path):
+    app = tiny_app.make(tmp_path)
+    first = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    release = _install_like_a_host(first, tmp_path / "releases")
+    script = tmp_path / "release-install"
+    again = install(script, release)
+    assert again.returncode == 0 and again.stdout == "", again.stdout + again.stderr
+    # A code change: the same dependency set, so the same venv, linked and not built again.
+    (app / "tinyapp" / "__init__.py").write_text("VERSION = '2'\n")
+    second = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    assert second.manifest["deps_id"] == first.manifest["deps_id"]
+    with tarfile.open(second.path) as archive:
+        archive.extractall(tmp_path / "releases", filter="data")
+    run = install(script, tmp_path / "releases" / second.release_id)
+    assert run.returncode == 0, run.stderr
+    assert "built" not in run.stdout and "linked" in run.stdout and "installed" in run.stdout
+    code = _python(tmp_path / "releases" / second.release_id,
+                   "import tinyapp; print(tinyapp.VERSION)")
+    assert code.stdout.strip() == "2", code.stderr
+
+
+def test_the_installer_refuses_a_changed_file_naming_it(tmp_path):
+    art = artifact.build(tiny_app.make(tmp_path), PYTHON, tmp_path / "cache", say=quiet, extra=[])
+    (tmp_path / "releases").mkdir()
+    with tarfile.open(art.path) as archive:
+        archive.extractall(tmp_path / "releases", filter="data")
+    release = tmp_path / "releases" / art.release_id
+    (release / "src" / "requirements.txt").write_text("tampered==1\n")
+    run = install(installer(tmp_path), release)
+    assert run.returncode != 0
+    assert run.stderr.strip().startswith("check:") and "src/requirements.txt" in run.stderr
+    assert not (tmp_path / "venvs").exists() and not (release / "venv").exists()
 
 
 def test_the_defaults_are_the_pins_the_reference_app_runs_with():
