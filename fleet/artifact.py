@@ -17,7 +17,9 @@ Layout of `<release id>.tar.gz`:
 
 `deps_id` in the manifest names the dependency set: the Python, what hosts install and every
 wheel but the app's own. Releases with the same deps_id share one venv on a host (built by the
-first of them), so a code-only release installs just the app (roles/app release_install).
+first of them), so a code-only release installs just the app (roles/app release_install), and a
+host that has that venv is sent `<release id>.code.tar.gz` (code_only()): the same release
+without its dependency wheels, same manifest.
 
 The pins come from app_requirements: a requirements file (installed as it is), a lock file
 (pylock.toml, uv.lock, poetry.lock) or pyproject.toml's `==`-pinned [project] dependencies;
@@ -677,6 +679,32 @@ def _project_name(src: Path) -> str:
     if name is None:
         raise ArtifactError(f"{src}: cannot tell the project's name (pyproject [project] name)")
     return name
+
+
+CODE_ONLY_SUFFIX = ".code.tar.gz"
+
+
+def _dependency_wheel(name: str, art: Artifact) -> bool:
+    wheels = f"{art.release_id}/wheels/"
+    return (name.startswith(wheels) and name.endswith(".whl")
+            and name != wheels + art.app_wheel)
+
+
+def code_only(art: Artifact) -> Path:
+    """The release's archive without its dependency wheels, for the hosts that already have the
+    venv of its deps_id (built from exactly those wheels): a code change then sends the app, not
+    the wheelhouse. Cut from the archive once and kept beside it. Its manifest still lists every
+    wheel; a host checks them whenever it has to build the venv (release-install.py.j2)."""
+    target = art.path.with_name(art.release_id + CODE_ONLY_SUFFIX)
+    if target.is_file():
+        return target
+    partial = target.with_name(target.name + ".partial")
+    with tarfile.open(art.path) as full, tarfile.open(partial, "w:gz") as cut:
+        for member in full.getmembers():
+            if not _dependency_wheel(member.name, art):
+                cut.addfile(member, full.extractfile(member) if member.isfile() else None)
+    partial.rename(target)
+    return target
 
 
 def verify(path: Path) -> dict:

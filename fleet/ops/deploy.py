@@ -225,7 +225,12 @@ class Plan:
 
 def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
           extra: dict | None, before: dict[str, releases.HostReleases]) -> Plan:
+    # Hosts with the venv of the release's dependencies are sent the release without them.
+    deps = art.manifest.get("deps_id")
+    code_only = sorted(h for h, state in before.items() if deps and deps in state.venvs)
     variables = {"deploy_release": art.release_id, "deploy_artifact": str(art.path.resolve()),
+                 "deploy_code_artifact": str(artifact.code_only(art).resolve()) if code_only
+                 else "", "deploy_code_only_hosts": code_only,
                  "deploy_app_wheel": art.app_wheel,
                  "deploy_static": str((published / "files").resolve()),
                  "deploy_static_list": str((published / "list.json").resolve()),

@@ -36,6 +36,7 @@ class HostReleases:
     installed: tuple[str, ...]      # complete releases, oldest first
     incomplete: tuple[str, ...]     # unpacked but never finished (no marker)
     error: str | None = None
+    venvs: tuple[str, ...] = ()     # complete dependency venvs (app_venvs_dir), by deps_id
 
 
 def link_command(key: str, link: str) -> str:
@@ -52,19 +53,24 @@ def release_name(target: str) -> str | None:
     return PurePosixPath(target.strip().rstrip("/")).name if target.strip() else None
 
 
-def _read_command(root: str, marker: str) -> str:
+def _read_command(root: str, marker: str, venvs: str | None = None) -> str:
     quoted = shlex.quote(root)
-    return (f"cd {quoted} 2>/dev/null || exit 0; "
-            f"{link_command('live', 'current')}; {link_command('previous', 'previous')}; "
-            f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
-            f"if [ -e \"$d{marker}\" ]; then echo \"installed=$d\"; "
-            "else echo \"incomplete=$d\"; fi; done")
+    command = (f"cd {quoted} 2>/dev/null || exit 0; "
+               f"{link_command('live', 'current')}; {link_command('previous', 'previous')}; "
+               f"for d in releases/*/; do [ -d \"$d\" ] || continue; "
+               f"if [ -e \"$d{marker}\" ]; then echo \"installed=$d\"; "
+               "else echo \"incomplete=$d\"; fi; done")
+    if venvs:  # marked .complete last by the installer (templates/app/release-install.py.j2)
+        command += (f"; for v in {shlex.quote(venvs)}/*/; do [ -e \"$v.complete\" ] && "
+                    "echo \"venv=$v\"; done; true")
+    return command
 
 
 def parse(host: str, output: str) -> HostReleases:
     live = previous = None
     installed: list[str] = []
     incomplete: list[str] = []
+    venvs: list[str] = []
     for line in output.splitlines():
         key, _, value = line.partition("=")
         name = release_name(value)
@@ -76,13 +82,17 @@ def parse(host: str, output: str) -> HostReleases:
             installed.append(name)
         elif key == "incomplete" and name:
             incomplete.append(name)
-    return HostReleases(host, live, previous, tuple(sorted(installed)), tuple(sorted(incomplete)))
+        elif key == "venv" and name:
+            venvs.append(name)
+    return HostReleases(host, live, previous, tuple(sorted(installed)), tuple(sorted(incomplete)),
+                        venvs=tuple(sorted(venvs)))
 
 
 def read(inv: Inventory, targets: Iterable[str] | None = None) -> dict[str, HostReleases]:
     """The releases of every app/worker/beat host (or of `targets`), read in parallel."""
     names = list(targets) if targets is not None else inv.hosts_of(*RELEASE_GROUPS)
-    command = _read_command(app_root(inv), setting(inv, "app_release_marker"))
+    command = _read_command(app_root(inv), setting(inv, "app_release_marker"),
+                            setting(inv, "app_venvs_dir"))
     results = hosts.run(inv, names, command, timeout=30)
     found = {}
     for host, result in results.items():

@@ -52,6 +52,23 @@ def test_build_ships_app_and_wheel_with_checksums_and_reuses_same_content(app_di
     assert changed.manifest["deps_id"] == first.manifest["deps_id"]
 
 
+def test_the_code_only_archive_is_the_release_without_its_dependency_wheels(app_dir, tmp_path):
+    (app_dir / "requirements.txt").write_text("six==1.17.0\n")
+    art = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    cut = artifact.code_only(art)
+    assert cut.name == f"{art.release_id}.code.tar.gz" and cut.parent == art.path.parent
+    with tarfile.open(art.path) as full, tarfile.open(cut) as code:
+        everything = {m.name for m in full.getmembers() if m.isfile()}
+        kept = {m.name: code.extractfile(m).read() for m in code.getmembers() if m.isfile()}
+        assert kept == {n: full.extractfile(n).read() for n in kept}  # same bytes
+    dropped = everything - set(kept)
+    assert dropped and all(n.startswith(f"{art.release_id}/wheels/six-") for n in dropped)
+    assert f"{art.release_id}/wheels/{art.app_wheel}" in kept
+    assert f"{art.release_id}/manifest.json" in kept
+    stamp = cut.stat().st_mtime_ns
+    assert artifact.code_only(art) == cut and cut.stat().st_mtime_ns == stamp  # cut once
+
+
 def test_deps_id_follows_the_dependencies_not_the_app():
     files = {"requirements.lock.txt": "r1", "wheels/flask-3.1.0-py3-none-any.whl": "f1",
              "wheels/myapp-1.0-py3-none-any.whl": "a1", "src/myapp/__init__.py": "s1"}

@@ -318,3 +318,17 @@ def test_table_shows_unreadable_and_empty_hosts():
 def test_table_is_newest_first_with_an_old_crashed_install():
     text = releases.table({"app1": state(installed=(R1, R3), incomplete=(R2,), live=R3)})
     assert [r[1] for r in rows(text)] == [R3, R2, R1]
+
+
+def test_the_read_names_the_complete_venvs_only(tmp_path):
+    root = host_root(tmp_path, installed=(R1,), incomplete=(), live=R1, previous=None)
+    venvs = tmp_path / "venvs"
+    (venvs / "deps-a").mkdir(parents=True)
+    (venvs / "deps-a" / ".complete").touch()
+    (venvs / "deps-b").mkdir()  # half built: not a venv to rely on
+    result = LocalRunner().run(releases._read_command(str(root), MARKER, str(venvs)), timeout=30)
+    assert result.ok, result.stderr
+    assert parse("app1", result.stdout).venvs == ("deps-a",)
+    empty = LocalRunner().run(releases._read_command(str(root), MARKER, str(tmp_path / "none")),
+                              timeout=30)
+    assert empty.ok and parse("app1", empty.stdout).venvs == ()

@@ -103,6 +103,31 @@ def test_the_installer_refuses_a_changed_file_naming_it(tmp_path):
     assert not (tmp_path / "venvs").exists() and not (release / "venv").exists()
 
 
+def test_a_code_only_archive_installs_where_the_venv_is_and_is_refused_where_not(tmp_path):
+    app = tiny_app.make(tmp_path)
+    first = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=EXTRA)
+    _install_like_a_host(first, tmp_path / "releases")  # builds the venv of deps_id
+    (app / "tinyapp" / "__init__.py").write_text("VERSION = '3'\n")
+    second = artifact.build(app, PYTHON, tmp_path / "cache", say=quiet, extra=EXTRA)
+    with tarfile.open(artifact.code_only(second)) as archive:
+        archive.extractall(tmp_path / "releases", filter="data")
+    release = tmp_path / "releases" / second.release_id
+    assert not list((release / "wheels").glob("gunicorn-*"))
+    run = install(tmp_path / "release-install", release)
+    assert run.returncode == 0, run.stderr
+    code = _python(release, "import gunicorn, tinyapp; print(tinyapp.VERSION)")
+    assert code.stdout.strip() == "3", code.stderr
+    # The same archive on a host without that venv: refused, naming a missing wheel.
+    (tmp_path / "other").mkdir()
+    with tarfile.open(artifact.code_only(second)) as archive:
+        archive.extractall(tmp_path / "other" / "releases", filter="data")
+    other = tmp_path / "other" / "releases" / second.release_id
+    refused = install(tmp_path / "release-install", other)
+    assert refused.returncode != 0 and "check:" in refused.stderr
+    assert "wheels/" in refused.stderr and "deploy again" in refused.stderr, refused.stderr
+    assert not (tmp_path / "other" / "venvs").exists()
+
+
 def test_the_defaults_are_the_pins_the_reference_app_runs_with():
     pins = artifact._pins(ROOT / "app" / "requirements.txt")
     for spec in EXTRA:
