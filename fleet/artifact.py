@@ -39,6 +39,7 @@ import email.parser
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -698,12 +699,20 @@ def code_only(art: Artifact) -> Path:
     target = art.path.with_name(art.release_id + CODE_ONLY_SUFFIX)
     if target.is_file():
         return target
-    partial = target.with_name(target.name + ".partial")
-    with tarfile.open(art.path) as full, tarfile.open(partial, "w:gz") as cut:
-        for member in full.getmembers():
-            if not _dependency_wheel(member.name, art):
-                cut.addfile(member, full.extractfile(member) if member.isfile() else None)
-    partial.rename(target)
+    # A partial file of its own: two deploys may cut the same archive at once (one of them is
+    # then refused by the lock); whichever renames last leaves the same bytes.
+    handle, name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    partial = Path(name)
+    partial.chmod(0o644)  # like the archive it is cut from
+    try:
+        with tarfile.open(art.path) as full, tarfile.open(partial, "w:gz") as cut:
+            for member in full.getmembers():
+                if not _dependency_wheel(member.name, art):
+                    cut.addfile(member, full.extractfile(member) if member.isfile() else None)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
     return target
 
 

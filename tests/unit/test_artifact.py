@@ -4,6 +4,8 @@ import io
 import json
 import sys
 import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -212,3 +214,25 @@ def test_an_unmet_build_builds_the_app_wheel_isolated(app_dir, tmp_path):
     built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=said.append)
     assert built.app_wheel.startswith("tinyapp-0.1-")
     assert "in an isolated build environment" in said[-1], said
+
+
+def test_two_deploys_cutting_the_code_only_archive_at_once_both_get_it(app_dir, tmp_path,
+                                                                       monkeypatch):
+    art = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    both_cutting = threading.Barrier(2, timeout=10)
+    seen = threading.local()
+    original = artifact._dependency_wheel
+
+    def meet_then_filter(name, release):  # both threads are inside the cut before either ends
+        if not getattr(seen, "met", False):
+            seen.met = True
+            both_cutting.wait()
+        return original(name, release)
+
+    monkeypatch.setattr(artifact, "_dependency_wheel", meet_then_filter)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cuts = list(pool.map(lambda _: artifact.code_only(art), range(2)))
+    assert len(set(cuts)) == 1 and cuts[0].is_file()
+    assert not list(cuts[0].parent.glob("*.partial"))
+    with tarfile.open(cuts[0]) as archive:
+        assert f"{art.release_id}/manifest.json" in archive.getnames()
