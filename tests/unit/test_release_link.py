@@ -8,10 +8,9 @@ without its marker, which is refused naming it and leaves both links alone.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import yaml
+from local_play import local_app_host
 
 from fleet import ansible
 from fleet.settings import role_defaults
@@ -29,19 +28,6 @@ PLAY = """---
 MARKER = role_defaults()["app_release_marker"]
 
 
-def _host(tmp_path: Path) -> tuple[Path, Path]:
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-             "ansible_become": False}
-    variables = {"app_root": str(tmp_path)}
-    inventory = tmp_path / "inventory"
-    inventory.mkdir()
-    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {
-        "vars": variables, "children": {"app": {"hosts": {"app1": local}}}}}))
-    playbook = tmp_path / "link.yml"
-    playbook.write_text(PLAY)
-    return playbook, inventory
-
-
 def _release(tmp_path: Path, name: str, installed: bool = True) -> Path:
     path = tmp_path / "releases" / name
     path.mkdir(parents=True)
@@ -52,7 +38,7 @@ def _release(tmp_path: Path, name: str, installed: bool = True) -> Path:
 
 def _link(tmp_path: Path, release: str) -> ansible.PlaybookResult:
     if not (tmp_path / "link.yml").exists():
-        _host(tmp_path)
+        local_app_host(tmp_path, {"app_root": str(tmp_path)}, PLAY, "link.yml")
     return ansible.run_with_vars(tmp_path / "link.yml", tmp_path / "inventory",
                                  {"app_link_release": release}, say=lambda _: None)
 

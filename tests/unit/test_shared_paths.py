@@ -9,10 +9,9 @@ from __future__ import annotations
 import getpass
 import grp
 import os
-import sys
 from pathlib import Path
 
-import yaml
+from local_play import local_app_host
 
 from fleet import ansible
 
@@ -29,18 +28,10 @@ PLAY = """---
 
 
 def _host(tmp_path: Path) -> tuple[Path, Path]:
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-             "ansible_become": False}
     variables = {"app_releases_dir": str(tmp_path / "releases"),
                  "app_shared_dir": str(tmp_path / "shared"), "app_user": getpass.getuser(),
                  "app_group": grp.getgrgid(os.getgid()).gr_name}
-    inventory = tmp_path / "inventory"
-    inventory.mkdir()
-    (inventory / "hosts.yml").write_text(yaml.safe_dump({"all": {
-        "vars": variables, "children": {"app": {"hosts": {"app1": local}}}}}))
-    playbook = tmp_path / "shared.yml"
-    playbook.write_text(PLAY)
-    return playbook, inventory
+    return local_app_host(tmp_path, variables, PLAY, "shared.yml")
 
 
 def _release(tmp_path: Path, name: str, shipped: str) -> Path:
