@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -453,14 +454,29 @@ def _signal(path: Path, text: str) -> None:
     partial.rename(path)
 
 
+# The extra variables (-e) a quick switch honours: they land in no file on a host. Any other
+# takes release-switch.yml, which applies it.
+QUICK_SWITCH_VARS = frozenset({"app_release_gate_timeout", "app_release_gate_poll"})
+
+
+def _quick_allowed(plan: Plan) -> bool:
+    return {name for name in plan.variables if not name.startswith("deploy_")} <= \
+        QUICK_SWITCH_VARS
+
+
 class _EarlySwitch:
-    """release-switch.yml started as the install begins (a deploy without --maintenance whose
-    switch runs beside the workers): its Ansible start-up, its connections and its first,
+    """The switch, prepared as the install begins (a deploy without --maintenance whose switch
+    runs beside the workers). First a read-only probe of the app hosts and load balancers
+    (fleet/ops/quick_rollback.py): when every app host was last switched with the inventory and
+    kit as they are now, the switch is the quick one over SSH (`quick`), run by `_switch`.
+    Otherwise release-switch.yml starts: its Ansible start-up, its connections and its first,
     read-only tasks overlap the install; then it waits for deploy_ready_signal, which `go`
     sets once the release is installed and migrated and `cancel` sets to end the play having
     changed nothing. Its output is held until `go`."""
 
     def __init__(self, plan: Plan) -> None:
+        self.quick: quick_rollback.QuickPlan | None = None
+        self._probed = threading.Event()
         self._tmp = tempfile.TemporaryDirectory(prefix="flaskfleet-switch-")
         base = Path(self._tmp.name)
         self._ready = base / "ready"
@@ -492,10 +508,32 @@ class _EarlySwitch:
 
     def _run(self, plan: Plan, extra: dict) -> None:
         try:
-            self._result = _playbook("release-switch.yml", plan.inv,
-                                     {**plan.variables, **extra}, self._line)
+            if _quick_allowed(plan):
+                self.quick = self._probe(plan)
+            self._probed.set()
+            if self.quick is None:
+                self._result = _playbook("release-switch.yml", plan.inv,
+                                         {**plan.variables, **extra}, self._line)
         except BaseException as exc:  # noqa: BLE001 - raised again by wait()
             self._error = exc
+        finally:
+            self._probed.set()
+
+    def _probe(self, plan: Plan) -> quick_rollback.QuickPlan | None:
+        try:
+            found = quick_rollback.probe(plan.inv, plan.release,
+                                         int(plan.variables["deploy_batch"]), start=True)
+        except Exception as exc:  # noqa: BLE001 - the play is the way that always works
+            found = f"the probe failed: {exc!r}"
+        if isinstance(found, quick_rollback.QuickPlan):
+            return found
+        self._line(f"switch: the full switch, release-switch.yml ({found})")
+        return None
+
+    def quick_plan(self) -> quick_rollback.QuickPlan | None:
+        """The quick switch's plan once the probe is done; None: the play switches."""
+        self._probed.wait()
+        return self.quick
 
     def _line(self, line: str) -> None:
         with self._lock:
@@ -506,8 +544,9 @@ class _EarlySwitch:
 
     @property
     def ended(self) -> bool:
-        """The run is over: before `go`, it failed before it could wait (it changed nothing)."""
-        return not self._thread.is_alive()
+        """The run is over: before `go`, it failed before it could wait (it changed nothing).
+        Never for a quick switch, which runs after `go`."""
+        return not self._thread.is_alive() and self.quick is None
 
     def go(self, say: ansible.Say) -> None:
         with self._lock:
@@ -600,8 +639,14 @@ def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool,
 
 def _switch(clock: Clock, plan: Plan, what: str, extra: dict,
             early: _EarlySwitch | None = None) -> None:
-    """The switch phase: release-switch.yml, or the run started early, told to go on."""
+    """The switch phase: release-switch.yml, the run started early told to go on, or the
+    quick switch the early probe found possible."""
     with clock.phase("switch", what):
+        quick = early.quick_plan() if early is not None else None
+        if quick is not None:
+            early.go(clock.say)
+            _quick_switch(clock, plan, quick, extra)
+            return
         if early is None:
             result = _playbook("release-switch.yml", plan.inv, {**plan.variables, **extra},
                                clock.say)
@@ -611,6 +656,37 @@ def _switch(clock: Clock, plan: Plan, what: str, extra: dict,
         if not result.ok:
             raise DeployError(results.every_failure(result.results) or
                               f"switching failed on {', '.join(result.failed_hosts)}")
+
+
+def _quick_switch(clock: Clock, plan: Plan, quick: quick_rollback.QuickPlan,
+                  extra: dict) -> None:
+    """The app hosts switched over SSH (fleet/ops/quick_rollback.py), gated like the play; the
+    load balancers move once the workers' signal says ok."""
+    def value(name: str) -> float:
+        return float(plan.variables.get(name, setting(plan.inv, name)))
+
+    gate = quick_rollback.Gate(value("app_release_gate_timeout"),
+                               value("app_release_gate_poll"))
+    signal = extra.get("deploy_workers_signal")
+    before_move = None
+    if signal:
+        def before_move() -> str | None:
+            return _workers_outcome(Path(signal), value("app_switch_workers_timeout"))
+    try:
+        quick_rollback.switch_apps(plan.inv, quick, clock.say, gate=gate,
+                                   before_move=before_move)
+    except quick_rollback.QuickRollbackError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def _workers_outcome(signal: Path, timeout: float) -> str | None:
+    """Wait for the workers' signal file: None once it says ok, else why the switch stops."""
+    end = time.monotonic() + timeout
+    while not signal.exists():
+        if time.monotonic() > end:
+            return f"no word from the workers after {timeout:.0f} s"
+        time.sleep(0.05)
+    return None if signal.read_text() == "ok" else "the workers phase says why"
 
 
 def _workers(clock: Clock, plan: Plan, say: ansible.Say, quick: bool = False) -> bool:

@@ -12,6 +12,11 @@ missing; `probe` says why. The workers and beat are the other half, decided on t
 (`restart_workers`): when they were last switched with the inventory and kit as they are now,
 their links flip and the restart script a deploy runs (templates/celery/restart-programs.sh.j2)
 restarts the programs over SSH; otherwise release-workers.yml does it.
+
+A deploy's switch takes the same path when every app host was last switched with the inventory
+and kit as they are now (`probe` with `start`): its files are then the ones release-switch.yml
+would write, so the switch is, per host, one SSH command (link, start the other slot, gate it)
+and one reload per load balancer for the batch, with no Ansible run.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ class AppHost:
     live_program: str
     old_current: str      # link targets before the flip, to put back on a failure
     old_previous: str
+    next_program: str = ""
+    start: bool = False   # a deploy starts the release in the other slot (it is not warm)
 
 
 @dataclass(frozen=True)
@@ -115,18 +122,22 @@ def _probe_command(inv: Inventory, host: str, target: str) -> str:
              releases.link_command("previous", shlex.quote(root + "/previous")),
              f"printf 'target=%s\\n' \"$(test -e {shlex.quote(f'{root}/releases/{target}/')}"
              f"{shlex.quote(setting(inv, 'app_release_marker'))} && echo yes)\""]
+    parts += [_slot_command(inv, bind, port, program) for port, program in _slots(inv).items()]
+    return "; ".join(parts)
+
+
+def _slot_command(inv: Inventory, bind: str, port: int, program: str) -> str:
+    """One shell command printing `slotPORT=CWD READY VERSION-JSON` for a gunicorn slot: the
+    directory its process runs in, its readiness status code, its version answer."""
+    url = f"http://{bind}:{port}"
     version = setting(inv, "app_version_path")
-    for port, program in _slots(inv).items():
-        url = f"http://{bind}:{port}"
-        parts.append(
-            f"pid=$(supervisorctl pid {shlex.quote(program)} 2>/dev/null); "
+    return (f"pid=$(supervisorctl pid {shlex.quote(program)} 2>/dev/null); "
             f"cwd=$([ \"$pid\" -gt 0 ] 2>/dev/null && readlink /proc/$pid/cwd); "
             f"ready=$(curl -s -o /dev/null -m 3 -w '%{{http_code}}' "
             f"{shlex.quote(url + setting(inv, 'app_ready_path'))}); "
             + (f"version=$(curl -s -m 3 {shlex.quote(url + version)} | tr -d '\\n'); "
                if version else "version=; ")
             + f"printf 'slot{port}=%s %s %s\\n' \"$cwd\" \"$ready\" \"$version\"")
-    return "; ".join(parts)
 
 
 def _parse_probe(output: str) -> dict[str, str]:
@@ -152,8 +163,10 @@ def _warm(inv: Inventory, slot: str, target: str) -> bool:
         return False
 
 
-def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
-    """The app hosts' quick plan, or why they take the full switch (read-only)."""
+def probe(inv: Inventory, target: str, batch: int, start: bool = False) -> QuickPlan | str:
+    """The app hosts' quick plan, or why they take the full switch (read-only). With `start`
+    (a deploy, probing while the release installs) the other slot need not be warm, nor the
+    release installed yet: the switch starts the slot, and its link checks the marker."""
     apps = inv.hosts_of("app")
     ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
     balancers = inv.hosts_of("loadbalancers")
@@ -172,7 +185,7 @@ def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
         address = str(inv.hostvars[host].get("fleet_private_address") or host)
         if state.get("settings") != wanted:
             return f"{host} was last switched with another inventory or kit"
-        if state.get("target") != "yes":
+        if state.get("target") != "yes" and not start:
             return f"{target} is not installed on {host}"
         ports = {s.get(address) for s in served}
         if len(ports) != 1 or None in ports:
@@ -181,10 +194,12 @@ def probe(inv: Inventory, target: str, batch: int) -> QuickPlan | str:
         others = [p for p in slots if p != live]
         if live not in slots or len(others) != 1:
             return f"{host} is served on port {live}, not one of its slots"
-        if not _warm(inv, state.get(f"slot{others[0]}", ""), target):
+        warm = _warm(inv, state.get(f"slot{others[0]}", ""), target)
+        if not warm and not start:
             return f"{host}'s other slot (port {others[0]}) does not run {target} ready"
         planned.append(AppHost(host, address, live, others[0], slots[live],
-                               state.get("current", ""), state.get("previous", "")))
+                               state.get("current", ""), state.get("previous", ""),
+                               slots[others[0]], start=not warm))
     size = batch if 0 < batch < len(planned) else len(planned)
     return QuickPlan(target, planned,
                      [planned[i:i + size] for i in range(0, len(planned), size)])
@@ -223,43 +238,149 @@ def _failures(found: dict[str, Result]) -> dict[str, str]:
             for h, r in found.items() if not r.ok}
 
 
-def switch_apps(inv: Inventory, plan: QuickPlan, say: Say) -> None:
-    """Flip each batch's links and load balancers; a batch that fails goes back as a whole."""
+@dataclass(frozen=True)
+class Gate:
+    """A deploy's gate of the slot it starts (release_gate.yml's): app_ready_path answers 200
+    within `timeout` seconds, looked at every `poll`; then the slot serves the release."""
+    timeout: float
+    poll: float
+
+
+def switch_apps(inv: Inventory, plan: QuickPlan, say: Say, gate: Gate | None = None,
+                before_move: Callable[[], str | None] | None = None) -> None:
+    """Flip each batch's links and load balancers; a batch that fails goes back as a whole.
+    With `gate` (a deploy), hosts whose other slot is not warm start the release in it and
+    pass the gate first; `before_move` is asked before the load balancers move (a deploy: the
+    workers' outcome) and a reason it returns sends the batch back."""
     names = [a.name for a in plan.apps] + inv.hosts_of("loadbalancers")
     runners = {h: hosts.runner(inv, h) for h in names}
     try:
         for batch in plan.batches:
-            _switch_batch(inv, runners, plan.target, batch, say)
+            _switch_batch(inv, runners, plan.target, batch, say, gate, before_move)
     finally:
         for runner in runners.values():
             runner.close()
 
 
+def _start_command(inv: Inventory, app: AppHost, target: str, gate: Gate) -> str:
+    """One shell command for a deploy: check the release is installed, point current (and
+    previous) at it, start it in the other slot (unless warm), wait for its readiness path,
+    then print the slot's probe line."""
+    root = setting(inv, "app_root")
+    marker = f"{root}/releases/{target}/{setting(inv, 'app_release_marker')}"
+    bind = _bind_address(inv, app.name)
+    ready_path = setting(inv, "app_ready_path")
+    ready = shlex.quote(f"http://{bind}:{app.next_port}{ready_path}")
+    steps = ["set -e",
+             f"test -e {shlex.quote(marker)} || "
+             f"{{ echo 'release {target} is not installed on {app.name}' >&2; exit 1; }}",
+             _link_command(root, f"{root}/releases/{target}", app.old_current)]
+    if app.start:
+        steps += [
+            f"{shlex.quote(setting(inv, 'app_supervise_script'))} restart "
+            f"{shlex.quote(app.next_program)} {ready}",
+            f"end=$(($(date +%s) + {int(gate.timeout)})); body=$(mktemp)",
+            f"until code=$(curl -s -o \"$body\" -m 5 -w '%{{http_code}}' {ready} || true); "
+            f"[ \"$code\" = 200 ]; do if [ \"$(date +%s)\" -ge \"$end\" ]; then "
+            f"echo \"{ready_path} did not answer 200 within {int(gate.timeout)}s (last: $code "
+            f"$(head -c 400 \"$body\" | tr '\\n' ' '))\" >&2; rm -f \"$body\"; exit 1; fi; "
+            f"sleep {gate.poll}; done; rm -f \"$body\""]
+    # The probe line reads what may fail (no pid, no answer): it is read, never fatal.
+    steps += ["set +e", _slot_command(inv, bind, app.next_port, app.next_program)]
+    return "; ".join(steps)
+
+
+def _served(inv: Inventory, app: AppHost, target: str, output: str) -> str | None:
+    """Why the slot's probe line (the last step of _start_command) is not the gate passed."""
+    slot = _parse_probe(output).get(f"slot{app.next_port}", "")
+    if _warm(inv, slot, target):
+        return None
+    cwd, _, rest = slot.partition(" ")
+    version = rest.partition(" ")[2]
+    path = setting(inv, "app_version_path")
+    if path:
+        return f"{path} shows {version or 'nothing'}, expected {target}"
+    return (f"the gunicorn on port {app.next_port} runs in {cwd or 'no directory'}, "
+            f"expected {target}")
+
+
 def _switch_batch(inv: Inventory, runners: dict[str, SSHRunner], target: str,
-                  batch: list[AppHost], say: Say) -> None:
+                  batch: list[AppHost], say: Say, gate: Gate | None = None,
+                  before_move: Callable[[], str | None] | None = None) -> None:
     root = setting(inv, "app_root")
     ctl = shlex.quote(setting(inv, "nginx_upstream_ctl"))
     balancers = inv.hosts_of("loadbalancers")
     names = ", ".join(a.name for a in batch)
-    problems = _failures(_on(runners, {a.name: _link_command(
-        root, f"{root}/releases/{target}", a.old_current) for a in batch}))
+    if gate is None:
+        problems = _failures(_on(runners, {a.name: _link_command(
+            root, f"{root}/releases/{target}", a.old_current) for a in batch}))
+    else:
+        started = [a.name for a in batch if a.start]
+        if started:
+            say(f"switch: {', '.join(started)}: start {target} in the other slot and gate it")
+        found = _on(runners, {a.name: _start_command(inv, a, target, gate) for a in batch},
+                    timeout=gate.timeout + 120)
+        problems = _failures(found)
+        for app in batch:
+            why = (None if app.name in problems else
+                   _served(inv, app, target, found[app.name].stdout))
+            if why:
+                problems[app.name] = why
     moves = " ".join(f"{a.address} {a.next_port}" for a in batch)
+    moved = False
+    if not problems and before_move is not None:
+        waited = before_move()
+        if waited:
+            problems = {"workers": waited}
     if not problems:
+        moved = True
         problems = _failures(_on(runners, {lb: f"{ctl} port {moves}" for lb in balancers}))
     if problems:
-        back = " ".join(f"{a.address} {a.live_port}" for a in batch)
-        _on(runners, {lb: f"{ctl} port {back}" for lb in balancers})
+        if moved:
+            back = " ".join(f"{a.address} {a.live_port}" for a in batch)
+            _on(runners, {lb: f"{ctl} port {back}" for lb in balancers})
         _on(runners, {a.name: _link_command(root, a.old_current, a.old_previous)
+                      + (f"; supervisorctl stop {shlex.quote(a.next_program)}"
+                         if gate is not None and a.start else "")
                       for a in batch})
+        if gate is not None:
+            raise QuickRollbackError(_deploy_failure(inv, target, batch, problems))
         raise QuickRollbackError(
             "the quick rollback failed on " + "; ".join(
                 f"{h}: {e}" for h, e in sorted(problems.items()))
             + f". The hosts of this batch ({names}) are back on the slot that served; earlier "
             f"batches serve {target}")
-    say(f"switch: {names} serve {target} from the warm slot ({moves})")
+    say(f"switch: {names} serve {target} "
+        + (f"({moves})" if gate is not None else f"from the warm slot ({moves})"))
     if not setting_bool(inv, "app_gunicorn_keep_previous"):
         _on(runners, {a.name: f"supervisorctl stop {shlex.quote(a.live_program)}"
                       for a in batch})
+
+
+def _deploy_failure(inv: Inventory, target: str, batch: list[AppHost],
+                    problems: dict[str, str]) -> str:
+    """The deploy's message for a batch that went back, in the words of release-switch.yml."""
+    log_dir = setting(inv, "app_log_dir")
+    first_port = int(setting(inv, "app_gunicorn_port"))
+    lines = []
+    if "workers" in problems:
+        lines.append(f"not switched: the workers and beat did not start {target} "
+                     f"({problems['workers']})")
+    for app in batch:
+        if app.name not in problems:
+            continue
+        web = app.next_port == first_port
+        lines.append(
+            f"host={app.name}: release {target} failed: {problems[app.name].strip()}. The host "
+            f"is back on {releases.release_name(app.old_current) or 'its release'}, served as "
+            f"before. Logs of the slot it started: {log_dir}/"
+            f"{'gunicorn.log' if web else 'gunicorn-handover.log (the other slot: gunicorn.log)'}"
+            f" on {app.name} (fab logs {'web' if web else 'handover'} --host {app.name})")
+    others = [a.name for a in batch if a.name not in problems]
+    if others:
+        lines.append(f"{', '.join(others)} of the same batch went back with it, served as "
+                     "before")
+    return "; ".join(lines) + "; hosts of later batches stay on their release"
 
 
 def restart_workers(inv: Inventory, target: str, workers: list[str], say: Say) -> str | None:

@@ -120,3 +120,56 @@ def test_the_probe_lines_parse():
     assert found["settings"] == "abc" and found["previous"] == ""
     assert found["slot8001"].split(" ", 2)[:2] == ["/srv/x/releases/A", "200"]
     assert "stray line" not in found
+
+
+# A deploy's quick switch: one command per app host, then the message of a batch that went back.
+def _app(root: Path, start: bool) -> quick_rollback.AppHost:
+    return quick_rollback.AppHost("app1", "10.0.0.9", 8000, 8001, "fleetapp-gunicorn",
+                                  str(root / "releases" / B), str(root / "releases" / A),
+                                  "fleetapp-gunicorn-handover", start=start)
+
+
+def _switch_env(tmp_path: Path, root: Path) -> inventory.Inventory:
+    # Nothing listens on 127.0.0.1:8001 here: the slot's probe line reads "000" at once.
+    return _env(tmp_path, {"app_root": str(root), "app_gunicorn_bind_address": "127.0.0.1"})
+
+
+def test_the_start_command_refuses_a_release_without_its_marker(tmp_path):
+    root = _host(tmp_path, live=B, previous=A)
+    inv = _switch_env(tmp_path, root)
+    command = quick_rollback._start_command(inv, _app(root, start=True), A,
+                                            quick_rollback.Gate(5, 0.25))
+    res = LocalRunner().run(command)
+    assert not res.ok and f"release {A} is not installed on app1" in res.stderr
+    assert _links(root) == (B, A)
+
+
+def test_the_start_command_links_then_reports_the_slot(tmp_path):
+    root = _host(tmp_path, live=B, previous=A)
+    inv = _switch_env(tmp_path, root)
+    (root / "releases" / A / ".installed").write_text(A)
+    app = _app(root, start=False)  # warm: nothing to start, the slot is only read
+    res = LocalRunner().run(quick_rollback._start_command(inv, app, A,
+                                                          quick_rollback.Gate(5, 0.25)))
+    assert res.ok, res.stderr
+    assert _links(root) == (A, B)
+    why = quick_rollback._served(inv, app, A, res.stdout)
+    assert why == f"/version shows nothing, expected {A}", why
+
+
+def test_a_batch_that_went_back_names_each_host_its_release_and_its_logs(tmp_path):
+    root = _host(tmp_path, live=B, previous=A)
+    inv = _switch_env(tmp_path, root)
+    failed = _app(root, start=True)
+    other = quick_rollback.AppHost("app2", "10.0.0.8", 8001, 8000, "fleetapp-gunicorn-handover",
+                                   str(root / "releases" / B), "", "fleetapp-gunicorn")
+    message = quick_rollback._deploy_failure(
+        inv, A, [failed, other], {"app1": "/readyz did not answer 200 within 5s (last: 503 )"})
+    assert message.startswith(f"host=app1: release {A} failed: /readyz did not answer 200")
+    assert f"The host is back on {B}" in message
+    assert "gunicorn-handover.log (the other slot: gunicorn.log) on app1" in message
+    assert "app2 of the same batch went back with it" in message
+    assert "workers" not in message
+    workers = quick_rollback._deploy_failure(inv, A, [failed], {"workers": "the workers "
+                                                                "phase says why"})
+    assert workers.startswith(f"not switched: the workers and beat did not start {A}")
