@@ -82,11 +82,12 @@ def release_a(provisioned) -> deploy.Outcome:
 @pytest.fixture(scope="module")
 def release_b(provisioned, release_a, apps):
     load = _load(provisioned)
+    lines: list[str] = []
     try:
-        outcome = deploy.deploy(app_dir=apps["B"])
+        outcome = deploy.deploy(app_dir=apps["B"], say=lines.append)
     finally:
         report = load.stop()
-    return outcome, report
+    return outcome, report, "\n".join(lines)
 
 
 def test_release_a_is_served_by_every_app_host(provisioned, release_a):
@@ -101,8 +102,12 @@ def test_release_a_is_served_by_every_app_host(provisioned, release_a):
 
 def test_release_b_rolls_out_without_a_failed_request(provisioned, release_a, release_b):
     inv = provisioned
-    outcome, report = release_b
+    outcome, report, output = release_b
     assert outcome.ok, outcome.failure
+    # A was switched with the inventory and kit as they are: B takes the quick switch over SSH.
+    apps = ", ".join(inv.hosts_of("app"))
+    assert f"switch: {apps}: start {outcome.release} in the other slot" in output, output[-3000:]
+    assert "release-switch.yml" not in output, output[-3000:]
     assert outcome.release != release_a.release
     assert set(versions(inv).values()) == {outcome.release}
     assert json.loads(get("/healthz")[1]) == {"status": "ok", "flavour": "B"}
@@ -116,7 +121,7 @@ def test_release_b_rolls_out_without_a_failed_request(provisioned, release_a, re
 
 def test_migration_of_b_ran_exactly_once(provisioned, release_b):
     inv = provisioned
-    outcome, _ = release_b
+    outcome = release_b[0]
     log_lines = []
     for host in inv.hosts_of("app", "workers", "beat"):
         text = on(inv, host, "cat /var/log/fleetapp/migrations.log 2>/dev/null || true")
@@ -134,7 +139,7 @@ def test_migration_of_b_ran_exactly_once(provisioned, release_b):
 
 def test_workers_and_beat_run_release_b(provisioned, release_b):
     inv = provisioned
-    outcome, _ = release_b
+    outcome = release_b[0]
     for host in inv.hosts_of("workers", "beat"):
         cwd = on(inv, host, "for p in $(supervisorctl pid all); do readlink /proc/$p/cwd; done "
                             "| sort -u")
@@ -152,13 +157,16 @@ def test_release_failing_readiness_stops_at_the_first_host(provisioned, release_
     inv = provisioned
     live_b = release_b[0].release
     load = _load(inv)
+    lines: list[str] = []
     try:
         with pytest.raises(deploy.DeployError) as failure:
-            deploy.deploy(app_dir=apps["C"], extra_vars=GATE)
+            deploy.deploy(app_dir=apps["C"], extra_vars=GATE, say=lines.append)
     finally:
         report = load.stop()
     message = str(failure.value)
     first = inv.hosts_of("app")[0]
+    # The gate's timeout lands in no file: the quick switch runs, and goes back.
+    assert "in the other slot and gate it" in "\n".join(lines), lines[-40:]
     assert f"host={first}" in message and "/readyz" in message, message
     assert f"back on {live_b}" in message and "gunicorn.log" in message, message
     assert set(versions(inv).values()) == {live_b}
