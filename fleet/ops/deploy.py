@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fleet import ansible, app_source, artifact, hosts, lock, phases, report, results, static
 from fleet.inventory import Inventory
-from fleet.ops import crashloop, hooks, quick_rollback, releases
+from fleet.ops import crashloop, hooks, prepare_run, quick_rollback, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
 from fleet.ops.operation import lock_host, operation
@@ -194,6 +194,7 @@ class Plan:
     maintenance: bool = False  # `deploy --maintenance`: the site is down from migrate to switch
     maintenance_message: str | None = None
     maintenance_on: bool = False  # switched on by this deploy and not off yet
+    prepare: prepare_run.PrepareRun | None = None  # release-prepare.yml, started early
 
     def describe(self, batch: int) -> str:
         apps = self.inv.hosts_of("app")
@@ -258,11 +259,23 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
                           "at least 1")
     outcome = Outcome("deploy", env, release="(not built)")
     clock = Clock(outcome.phases, say)
+    with contextlib.ExitStack() as runs:
+        return _deploy(outcome, clock, runs, env, app_dir, ref, batch, check, keep, extra_vars,
+                       say, maintenance, maintenance_message)
+
+
+def _deploy(outcome: Outcome, clock: Clock, runs: contextlib.ExitStack, env: str,
+            app_dir: Path | None, ref: str | None, batch: int, check: bool, keep: int,
+            extra_vars: dict | None, say: ansible.Say, maintenance: bool,
+            maintenance_message: str | None) -> Outcome:
+    prepare = None
     with tempfile.TemporaryDirectory(prefix="flaskfleet-ref-") as tmp:
         with clock.phase("pre-flight", "inventory, artifact, then hosts"):
             # Everything that can fail without a host first: inventory, ref, build.
             inv = _preflight(env, say, check)
             _check_hooks(inv)
+            if not check and not maintenance:  # its start-up overlaps the rest of the pre-flight
+                prepare = runs.enter_context(prepare_run.early(inv, extra_vars))
             try:
                 chosen = (app_source.of(inv, ref) if app_dir is None else
                           app_source.Source(str(app_dir), app_dir, None, ref or ""))
@@ -298,6 +311,7 @@ def deploy(env: str = "sandbox", app_dir: Path | None = None, ref: str | None = 
         outcome.ok = True
         return outcome
     plan.maintenance, plan.maintenance_message = maintenance, maintenance_message
+    plan.prepare = prepare
     with clock.phase("pre-deploy", "the pre-deploy hook") if _has_hook(inv, "pre-deploy") \
             else contextlib.nullcontext():
         _run_hook(outcome, clock, inv, "pre-deploy", _previous(plan), ref=ref)
@@ -387,7 +401,11 @@ def _install_and_migrate(clock: Clock, installing: Running, plan: Plan, variable
 
     result = None
     try:
-        result = _playbook("release-prepare.yml", plan.inv, variables, say)
+        if plan.prepare is not None:
+            plan.prepare.go(variables, say)
+            result = plan.prepare.result()
+        else:
+            result = _playbook("release-prepare.yml", plan.inv, variables, say)
     finally:
         if result is None:  # interrupted: the phase that was running did not finish
             clock.end(migrating or installing, ok=False)
