@@ -265,9 +265,10 @@ def measure_deploy_under_load(rate: float = DEPLOY_LOAD_RATE) -> dict:
             "by_phase": [row._asdict() for row in result.rows()]}
 
 
-def measure_scaled_deploy(apps: int = SCALED_APPS) -> dict[str, dict]:
-    """The default sandbox recreated with more app hosts: cold provision, first deploy and a
-    code-change deploy, to set beside the two-app figures."""
+def measure_scaled_deploy(apps: int = SCALED_APPS, changes: int = 3) -> dict[str, dict]:
+    """The default sandbox recreated with more app hosts: cold provision, first deploy and
+    code-change deploys (as many as the two-app figure has), to set beside the two-app
+    figures."""
     quiet = lambda _line: None  # noqa: E731 - the deploy's own progress is not the report
     sandbox = Sandbox(say=quiet)
     specs = default_topology(apps=apps)
@@ -277,11 +278,13 @@ def measure_scaled_deploy(apps: int = SCALED_APPS) -> dict[str, dict]:
                timed(lambda: _fab("provision"), 1)}
     results[f"fab deploy, first release, {apps} app hosts"] = timed(
         lambda: deploy.deploy(say=quiet), 1)
+    stamp = int(time.time())
     with tempfile.TemporaryDirectory(prefix="flaskfleet-bench-") as tmp:
-        change = _code_change(Path(tmp), f"change-{apps}apps-{int(time.time())}")
-        outcome = deploy.deploy(app_dir=change, say=quiet)
+        outcomes = [deploy.deploy(app_dir=_code_change(Path(tmp), f"change{i}-{apps}apps-{stamp}"),
+                                  say=quiet) for i in range(changes)]
     # Phase time, like "fab deploy, code change (total)" above, so the two compare.
-    results[f"fab deploy, code change, {apps} app hosts"] = _summary([round(outcome.total, 1)])
+    results[f"fab deploy, code change, {apps} app hosts"] = _summary(
+        [round(o.total, 1) for o in outcomes])
     return results
 
 
