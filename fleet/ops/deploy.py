@@ -26,6 +26,7 @@ from fleet.inventory import Inventory
 from fleet.ops import crashloop, hooks, prepare_run, quick_rollback, releases
 from fleet.ops import maintenance as maintenance_mode
 from fleet.ops import provision as provisioning
+from fleet.ops.background import Background, HeldOutput
 from fleet.ops.operation import lock_host, operation
 from fleet.phases import Clock, Phase, Running
 from fleet.settings import SettingError, setting, setting_bool, setting_list
@@ -499,17 +500,11 @@ class _EarlySwitch:
         base = Path(self._tmp.name)
         self._ready = base / "ready"
         self.workers_signal = base / "workers"
-        self._held: list[str] = []
-        self._say: ansible.Say | None = None
-        self._lock = threading.Lock()
-        self._result: ansible.PlaybookResult | None = None
-        self._error: BaseException | None = None
+        self._output = HeldOutput()
         extra = {"deploy_ready_signal": str(self._ready)}
         if plan.inv.hosts_of("workers", "beat"):
             extra["deploy_workers_signal"] = str(self.workers_signal)
-        self._thread = threading.Thread(target=self._run, args=(plan, extra), name="switch",
-                                        daemon=True)
-        self._thread.start()
+        self._run = Background(lambda: self._probe_then_play(plan, extra), "switch")
 
     @classmethod
     @contextlib.contextmanager
@@ -524,18 +519,16 @@ class _EarlySwitch:
                 switch.cancel()
                 switch._tmp.cleanup()
 
-    def _run(self, plan: Plan, extra: dict) -> None:
+    def _probe_then_play(self, plan: Plan, extra: dict) -> ansible.PlaybookResult | None:
         try:
             if _quick_allowed(plan):
                 self.quick = self._probe(plan)
-            self._probed.set()
-            if self.quick is None:
-                self._result = _playbook("release-switch.yml", plan.inv,
-                                         {**plan.variables, **extra}, self._line)
-        except BaseException as exc:  # noqa: BLE001 - raised again by wait()
-            self._error = exc
         finally:
             self._probed.set()
+        if self.quick is not None:
+            return None
+        return _playbook("release-switch.yml", plan.inv, {**plan.variables, **extra},
+                         self._output.line)
 
     def _probe(self, plan: Plan) -> quick_rollback.QuickPlan | None:
         try:
@@ -545,7 +538,7 @@ class _EarlySwitch:
             found = f"the probe failed: {exc!r}"
         if isinstance(found, quick_rollback.QuickPlan):
             return found
-        self._line(f"switch: the full switch, release-switch.yml ({found})")
+        self._output.line(f"switch: the full switch, release-switch.yml ({found})")
         return None
 
     def quick_plan(self) -> quick_rollback.QuickPlan | None:
@@ -553,39 +546,27 @@ class _EarlySwitch:
         self._probed.wait()
         return self.quick
 
-    def _line(self, line: str) -> None:
-        with self._lock:
-            if self._say is None:
-                self._held.append(line)
-            else:
-                self._say(line)
-
     @property
     def ended(self) -> bool:
         """The run is over: before `go`, it failed before it could wait (it changed nothing).
         Never for a quick switch, which runs after `go`."""
-        return not self._thread.is_alive() and self.quick is None
+        return self._run.done and self.quick is None
 
     def go(self, say: ansible.Say) -> None:
-        with self._lock:
-            self._say = say
-            for line in self._held:
-                say(line)
-            self._held.clear()
+        self._output.release(say)
         if not self._ready.exists():
             _signal(self._ready, "ok")
 
     def wait(self) -> ansible.PlaybookResult:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
+        result = self._run.result()
+        assert result is not None
+        return result
 
     def cancel(self) -> None:
         if not self._ready.exists():
             _signal(self._ready, "failed")
-        self._thread.join()
+        with contextlib.suppress(Exception):  # the deploy reports what went wrong
+            self._run.result()
 
 
 def _go_live(clock: Clock, plan: Plan, what: str, workers_first: bool,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from fleet import ansible
 from fleet.inventory import Inventory
+from fleet.ops.background import Background, HeldOutput
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "release-prepare.yml"
 
@@ -28,28 +28,10 @@ class PrepareRun:
     def __init__(self, inv: Inventory, extra_vars: dict) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="flaskfleet-plan-")
         self._plan = Path(self._tmp.name) / "plan.json"
-        self._held: list[str] = []
-        self._say: ansible.Say | None = None
-        self._lock = threading.Lock()
-        self._result: ansible.PlaybookResult | None = None
-        self._error: BaseException | None = None
+        self._output = HeldOutput()
         variables = {**extra_vars, "deploy_plan_file": str(self._plan)}
-        self._thread = threading.Thread(target=self._run, args=(inv, variables),
-                                        name="prepare", daemon=True)
-        self._thread.start()
-
-    def _run(self, inv: Inventory, variables: dict) -> None:
-        try:
-            self._result = ansible.run_with_vars(PLAYBOOK, inv.path, variables, say=self._line)
-        except BaseException as exc:  # noqa: BLE001 - raised again by result()
-            self._error = exc
-
-    def _line(self, line: str) -> None:
-        with self._lock:
-            if self._say is None:
-                self._held.append(line)
-            else:
-                self._say(line)
+        self._run = Background(lambda: ansible.run_with_vars(
+            PLAYBOOK, inv.path, variables, say=self._output.line), "prepare")
 
     def _write(self, variables: dict) -> None:
         """The plan file, whole: the play waits for it to exist, then reads it."""
@@ -59,28 +41,22 @@ class PrepareRun:
 
     def go(self, variables: dict, say: ansible.Say) -> None:
         """Hand the run the deploy's variables; its output goes to `say` from here on."""
-        with self._lock:
-            self._say = say
-            for line in self._held:
-                say(line)
-            self._held.clear()
+        self._output.release(say)
         self._write(variables)
 
     def result(self) -> ansible.PlaybookResult:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
+        result = self._run.result()
+        assert result is not None
+        return result
 
     def cancel(self, reason: str) -> None:
         """End a run that did not get its plan, having changed nothing."""
         if not self._plan.exists():
-            with self._lock:
-                self._say = lambda _line: None
-                self._held.clear()
+            self._output.drop()
             self._write({"deploy_plan_failed": reason})
-        self._thread.join()
+        # An error of the run itself was the deploy's to report, if it got that far.
+        with contextlib.suppress(Exception):
+            self._run.result()
         self._tmp.cleanup()
 
 
