@@ -264,8 +264,8 @@ def switch_apps(inv: Inventory, plan: QuickPlan, say: Say, gate: Gate | None = N
 
 def _start_command(inv: Inventory, app: AppHost, target: str, gate: Gate) -> str:
     """One shell command for a deploy: check the release is installed, point current (and
-    previous) at it, start it in the other slot (unless warm), wait for its readiness path,
-    then print the slot's probe line."""
+    previous) at it, apply the other slot's program file and start the release in it (unless
+    warm), wait for its readiness path, then print the slot's probe line."""
     root = setting(inv, "app_root")
     marker = f"{root}/releases/{target}/{setting(inv, 'app_release_marker')}"
     bind = _bind_address(inv, app.name)
@@ -276,7 +276,10 @@ def _start_command(inv: Inventory, app: AppHost, target: str, gate: Gate) -> str
              f"{{ echo 'release {target} is not installed on {app.name}' >&2; exit 1; }}",
              _link_command(root, f"{root}/releases/{target}", app.old_current)]
     if app.start:
+        # supervisord may hold an older definition of the slot than its file (a switch
+        # writes both slots' files and applies only the one it starts): apply it first.
         steps += [
+            f"supervisorctl update {shlex.quote(app.next_program)} > /dev/null",
             f"{shlex.quote(setting(inv, 'app_supervise_script'))} restart "
             f"{shlex.quote(app.next_program)} {ready}",
             f"end=$(($(date +%s) + {int(gate.timeout)})); body=$(mktemp)",
