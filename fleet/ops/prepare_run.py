@@ -21,7 +21,7 @@ from fleet import ansible
 from fleet.inventory import Inventory
 from fleet.ops.background import Background, HeldOutput
 
-PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "release-prepare.yml"
+PLAYBOOK = ansible.ROOT / "playbooks" / "release-prepare.yml"
 
 
 class PrepareRun:
