@@ -40,11 +40,13 @@ class Finding:
         return f"{self.host}: {self.program} {self.what}"
 
 
-def command(log: str) -> str:
-    """Prints the host's local time, supervisord's program states, then the end of its log."""
-    return (f"date '+now=%Y-%m-%d %H:%M:%S'; supervisorctl status 2>/dev/null "
-            f"| awk '{{print \"state:\" $1 \"=\" $2}}'; tail -n 400 {shlex.quote(log)} "
-            "2>/dev/null; true")
+def command(log: str, supervise: str) -> str:
+    """Prints the host's local time, supervisord's program states (read by the supervisor
+    role's helper, `supervise`; by supervisorctl on a host whose helper predates `status`),
+    then the end of its log."""
+    return (f"date '+now=%Y-%m-%d %H:%M:%S'; {{ {shlex.quote(supervise)} status || "
+            "supervisorctl status; } 2>/dev/null | awk '{print \"state:\" $1 \"=\" $2}'; "
+            f"tail -n 400 {shlex.quote(log)} 2>/dev/null; true")
 
 
 def unexpected_exits(log_lines: list[str], now: datetime, window_s: int = WINDOW_S
@@ -96,7 +98,8 @@ def check(inv: Inventory) -> list[Finding]:
     live = status.live_ports(inv)
     targets = inv.hosts_of("app", "workers", "beat")
     log = f"{setting(inv, 'supervisor_log_dir')}/supervisord.log"  # as supervisord.conf.j2 sets it
-    results = hosts.run(inv, targets, command(log), timeout=30)
+    results = hosts.run(inv, targets, command(log, setting(inv, "supervisor_ctl_script")),
+                        timeout=30)
     found = []
     for host, result in results.items():
         idle = tuple(name for port, name in slots.items() if host in live and port != live[host])

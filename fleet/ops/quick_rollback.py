@@ -126,12 +126,18 @@ def _probe_command(inv: Inventory, host: str, target: str) -> str:
     return "; ".join(parts)
 
 
+def _supervise(inv: Inventory, *args: str) -> str:
+    """The supervisor role's helper (templates/supervisor/supervise.py.j2) with `args`: it asks
+    supervisord directly, without supervisorctl's start-up, on every app host of a switch."""
+    return " ".join(shlex.quote(a) for a in (setting(inv, "app_supervise_script"), *args))
+
+
 def _slot_command(inv: Inventory, bind: str, port: int, program: str) -> str:
     """One shell command printing `slotPORT=CWD READY VERSION-JSON` for a gunicorn slot: the
     directory its process runs in, its readiness status code, its version answer."""
     url = f"http://{bind}:{port}"
     version = setting(inv, "app_version_path")
-    return (f"pid=$(supervisorctl pid {shlex.quote(program)} 2>/dev/null); "
+    return (f"pid=$({_supervise(inv, 'pid', program)} 2>/dev/null); "
             f"cwd=$([ \"$pid\" -gt 0 ] 2>/dev/null && readlink /proc/$pid/cwd); "
             f"ready=$(curl -s -o /dev/null -m 3 -w '%{{http_code}}' "
             f"{shlex.quote(url + setting(inv, 'app_ready_path'))}); "
@@ -279,9 +285,8 @@ def _start_command(inv: Inventory, app: AppHost, target: str, gate: Gate) -> str
         # supervisord may hold an older definition of the slot than its file (a switch
         # writes both slots' files and applies only the one it starts): apply it first.
         steps += [
-            f"supervisorctl update {shlex.quote(app.next_program)} > /dev/null",
-            f"{shlex.quote(setting(inv, 'app_supervise_script'))} restart "
-            f"{shlex.quote(app.next_program)} {ready}",
+            _supervise(inv, "update", app.next_program),
+            f"{_supervise(inv, 'restart', app.next_program)} {ready}",
             f"end=$(($(date +%s) + {int(gate.timeout)})); body=$(mktemp)",
             f"until code=$(curl -s -o \"$body\" -m 5 -w '%{{http_code}}' {ready} || true); "
             f"[ \"$code\" = 200 ]; do if [ \"$(date +%s)\" -ge \"$end\" ]; then "
@@ -343,7 +348,7 @@ def _switch_batch(inv: Inventory, runners: dict[str, SSHRunner], target: str,
             back = " ".join(f"{a.address} {a.live_port}" for a in batch)
             _on(runners, {lb: f"{ctl} port {back}" for lb in balancers})
         _on(runners, {a.name: _link_command(root, a.old_current, a.old_previous)
-                      + (f"; supervisorctl stop {shlex.quote(a.next_program)}"
+                      + (f"; {_supervise(inv, 'stop', a.next_program)}"
                          if gate is not None and a.start else "")
                       for a in batch})
         if gate is not None:
@@ -356,8 +361,7 @@ def _switch_batch(inv: Inventory, runners: dict[str, SSHRunner], target: str,
     say(f"switch: {names} serve {target} "
         + (f"({moves})" if gate is not None else f"from the warm slot ({moves})"))
     if not setting_bool(inv, "app_gunicorn_keep_previous"):
-        _on(runners, {a.name: f"supervisorctl stop {shlex.quote(a.live_program)}"
-                      for a in batch})
+        _on(runners, {a.name: _supervise(inv, "stop", a.live_program) for a in batch})
 
 
 def _deploy_failure(inv: Inventory, target: str, batch: list[AppHost],

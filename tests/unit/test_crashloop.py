@@ -63,7 +63,7 @@ def test_command_runs_and_its_output_parses_without_supervisor(tmp_path):
     """On a machine without supervisord the command still succeeds and says nothing is wrong."""
     log = tmp_path / "supervisord.log"
     log.write_text("\n".join(exit_line("2999-01-01 00:00:00", "fleetapp-web") for _ in range(3)))
-    result = LocalRunner().run(crashloop.command(str(log)))
+    result = LocalRunner().run(crashloop.command(str(log), str(tmp_path / "no-helper")))
     assert result.ok
     assert result.stdout.startswith("now=")
     # Exits "in the future" of the host clock are within the window: counted.

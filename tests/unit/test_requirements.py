@@ -11,6 +11,7 @@ site/ on PYTHONPATH.
 from __future__ import annotations
 
 import json
+import marshal
 import subprocess
 import sys
 import tarfile
@@ -88,6 +89,41 @@ def test_the_installer_reuses_the_venv_and_a_rerun_changes_nothing(tmp_path):
     code = _python(tmp_path / "releases" / second.release_id,
                    "import tinyapp; print(tinyapp.VERSION)")
     assert code.stdout.strip() == "2", code.stderr
+
+
+def test_a_wheel_of_package_files_is_unpacked_and_one_with_scripts_goes_through_pip(tmp_path):
+    plain = _install_like_a_host(
+        artifact.build(tiny_app.make(tmp_path / "plain"), PYTHON, tmp_path / "cache",
+                       say=quiet, extra=[]), tmp_path / "plain" / "releases")
+    site = plain / "site"
+    # pip leaves its INSTALLER mark; the installer's own unpack does not.
+    assert not list(site.glob("*.dist-info/INSTALLER"))
+    assert list(site.glob("tinyapp-0.1.dist-info/METADATA"))
+    assert not (plain / "site.new").exists()
+    compiled = list((site / "tinyapp" / "__pycache__").glob("__init__.*.pyc"))
+    assert compiled, "the unpacked modules are byte-compiled"
+    # Compiled as if built in site/: a traceback names the file where it is.
+    shown = _python(plain, "import tinyapp; print(tinyapp.__spec__.cached)")
+    assert shown.stdout.strip() == str(compiled[0]), shown.stderr
+    assert marshal_filename(compiled[0]) == str(site / "tinyapp" / "__init__.py")
+    assert _python(plain, "import tinyapp; print(tinyapp.VERSION)").stdout.strip() == "1"
+
+    app = tiny_app.make(tmp_path / "scripts")
+    pyproject = app / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "[tool.setuptools]", '[project.scripts]\ntinyapp-version = "tinyapp:main"\n'
+                             "[tool.setuptools]"))
+    (app / "tinyapp" / "__init__.py").write_text("VERSION = 1\ndef main():\n    print(VERSION)\n")
+    scripted = _install_like_a_host(
+        artifact.build(app, PYTHON, tmp_path / "cache2", say=quiet, extra=[]),
+        tmp_path / "scripts" / "releases")
+    assert list((scripted / "site").glob("*.dist-info/INSTALLER")), "pip installed it"
+    assert (scripted / "site" / "bin" / "tinyapp-version").is_file()
+
+
+def marshal_filename(pyc: Path) -> str:
+    """The source file name a .pyc records for its module's code."""
+    return marshal.loads(pyc.read_bytes()[16:]).co_filename
 
 
 def test_the_installer_refuses_a_changed_file_naming_it(tmp_path):

@@ -190,3 +190,53 @@ def test_a_start_given_a_url_still_fails_on_a_program_that_exits(supervisor):
                              "http://127.0.0.1:9/"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "fleetapp-broken:fleetapp-broken: " in result.stderr, result.stderr
+
+
+def _supervise(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([home / "supervise", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_helper_reads_states_and_pids_as_supervisorctl_does(supervisor):
+    _script(supervisor, [])
+    states = _supervise(supervisor, "status")
+    assert states.returncode == 0, states.stderr
+    expected = [" ".join(line.split()[:2]) for line in _ctl(supervisor, "status").splitlines()]
+    assert sorted(states.stdout.splitlines()) == sorted(expected)
+    assert "fleetapp-worker:fleetapp-worker-0 RUNNING" in states.stdout
+    beat = _supervise(supervisor, "pid", "fleetapp-beat")
+    assert beat.stdout.strip() == _ctl(supervisor, "pid", "fleetapp-beat").strip() != "0"
+    assert _supervise(supervisor, "pid", "fleetapp-broken").stdout.strip() == "0"
+    missing = _supervise(supervisor, "pid", "fleetapp-nothing")
+    assert missing.returncode == 1 and "no such group" in missing.stderr
+
+
+def test_the_helper_applies_one_groups_program_file(supervisor):
+    _script(supervisor, [])
+    conf = supervisor / "supervisord.conf"
+    original = conf.read_text()
+    before = _pids(supervisor)
+    try:
+        conf.write_text(original + "[program:fleetapp-extra]\ncommand=sleep 3600\nstartsecs=0\n")
+        assert _supervise(supervisor, "update", "fleetapp-extra").returncode == 0
+        added = _pids(supervisor)
+        assert "fleetapp-extra" in added
+        # Only the group named is applied: the others keep their processes.
+        assert {n: added[n] for n in before} == before
+        conf.write_text(original + "[program:fleetapp-extra]\ncommand=sleep 3601\nstartsecs=0\n")
+        assert _supervise(supervisor, "update", "fleetapp-extra").returncode == 0
+        changed = _pids(supervisor)
+        assert changed["fleetapp-extra"] != added["fleetapp-extra"]
+        unchanged = _supervise(supervisor, "update", "fleetapp-extra")
+        assert unchanged.returncode == 0 and _pids(supervisor) == changed
+    finally:
+        conf.write_text(original)
+        _supervise(supervisor, "update", "fleetapp-extra")
+    assert "fleetapp-extra" not in _ctl(supervisor, "status")
+
+
+def test_the_helper_names_its_usage(supervisor):
+    _script(supervisor, [])
+    for args in ((), ("status", "extra"), ("pid",), ("stop", "a", "b"), ("frobnicate", "x")):
+        refused = _supervise(supervisor, *args)
+        assert refused.returncode != 0 and "usage:" in refused.stderr, args
