@@ -8,8 +8,10 @@ docs/decisions.md says why the lock is not a play.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from fleet.inventory import Inventory
@@ -29,18 +31,56 @@ def runner(inv: Inventory, host: str) -> SSHRunner:
                      port=int(hv.get("ansible_port", 22)))
 
 
+class _Kept:
+    """The connections `kept_open` holds: (environment, host) -> runner, for one thread."""
+
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        self.runners: dict[tuple[str, str], SSHRunner] = {}
+        self.lock = threading.Lock()
+
+
+_kept: _Kept | None = None
+
+
+@contextmanager
+def kept_open() -> Iterator[None]:
+    """Within it, `each` and `run` called from this thread keep one connection per host open
+    and use it again, closing them all at the end: for reads that follow one another (a
+    deploy's pre-flight reads every host three times), each of which would otherwise pay an
+    SSH handshake per host. Other threads connect as always."""
+    global _kept
+    if _kept is not None:  # already inside one: it closes them
+        yield
+        return
+    _kept = _Kept()
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        for r in kept.runners.values():
+            r.close()
+
+
 def each(inv: Inventory, hosts: Iterable[str], work: Callable[[SSHRunner], T]) -> dict[str, T]:
     """Run `work` on every host in parallel; host -> what it returned."""
     hosts = list(dict.fromkeys(hosts))
     if not hosts:
         return {}
+    kept = _kept if _kept is not None and _kept.owner == threading.get_ident() else None
 
     def one(host: str) -> T:
-        r = runner(inv, host)
-        try:
-            return work(r)
-        finally:
-            r.close()
+        if kept is None:
+            r = runner(inv, host)
+            try:
+                return work(r)
+            finally:
+                r.close()
+        with kept.lock:
+            r = kept.runners.get((inv.env, host))
+            if r is None:
+                r = kept.runners[(inv.env, host)] = runner(inv, host)
+        return work(r)
 
     with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
         return dict(zip(hosts, pool.map(one, hosts), strict=True))

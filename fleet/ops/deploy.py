@@ -112,7 +112,14 @@ def _preflight(env: str, say: ansible.Say, check: bool = False) -> Inventory:
 def _read_hosts(inv: Inventory, say: ansible.Say, crashloops: bool
                 ) -> dict[str, releases.HostReleases]:
     """The half of the pre-flight that reaches hosts, read-only: SSH and sudo on every host,
-    (for a deploy) no program crash-looping, and each host's releases."""
+    (for a deploy) no program crash-looping, and each host's releases; over one connection per
+    host."""
+    with hosts.kept_open():
+        return _read_hosts_over(inv, say, crashloops)
+
+
+def _read_hosts_over(inv: Inventory, say: ansible.Say, crashloops: bool
+                     ) -> dict[str, releases.HostReleases]:
     try:
         provisioning.reach(inv, say=say, provisioned=True)
     except provisioning.ProvisionError as exc:

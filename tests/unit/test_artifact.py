@@ -153,9 +153,10 @@ def test_a_code_change_reuses_the_dependency_wheels_of_the_last_build(app_dir, t
     monkeypatch.setattr(artifact.subprocess, "run", recording_run)
     (app_dir / "tinyapp" / "__init__.py").write_text("VERSION = 2\n")
     second = artifact.build(app_dir, PYTHON, cache, say=lambda _: None)
-    # pip was asked for the app's own wheel only; six came from the first build, unchanged.
-    pip_runs = [a for a in asked if "wheel" in a]
-    assert len(pip_runs) == 1 and "--no-deps" in pip_runs[0], pip_runs
+    # Only the app's own wheel was built, by its backend (its build requirements are met
+    # here); pip was not asked again, and six came from the first build, unchanged.
+    assert [a for a in asked if "wheel" in a] == [], asked
+    assert len([a for a in asked if artifact.BUILD_WHEEL in a]) == 1, asked
     assert second.manifest["files"][six] == first.manifest["files"][six]
     assert second.manifest["deps_id"] == first.manifest["deps_id"]
 
@@ -206,6 +207,38 @@ def test_a_met_build_builds_the_app_wheel_with_this_python(app_dir, tmp_path):
     built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=said.append)
     assert built.app_wheel.startswith("tinyapp-0.1-")
     assert "with this Python's build requirements" in said[-1], said
+
+
+def _in_tree_backend(app_dir, body: str) -> None:
+    """A build backend of the project's own (PEP 517 backend-path), around setuptools'."""
+    (app_dir / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "treebackend:hooks"\n'
+        'backend-path = ["_build"]\n[project]\nname = "tinyapp"\nversion = "0.1"\n')
+    (app_dir / "_build").mkdir()
+    (app_dir / "_build" / "treebackend.py").write_text(
+        "from pathlib import Path\n"
+        "from setuptools import build_meta\n"
+        "class hooks:\n"
+        "    @staticmethod\n"
+        "    def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        f"{body}"
+        "        return build_meta.build_wheel(wheel_directory)\n")
+
+
+def test_a_met_build_calls_the_backend_the_project_names(app_dir, tmp_path):
+    called = tmp_path / "called"
+    _in_tree_backend(app_dir, f"        Path({str(called)!r}).write_text(wheel_directory)\n")
+    built = artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    assert built.app_wheel.startswith("tinyapp-0.1-")
+    assert called.read_text().endswith("/wheels")  # the backend built it, into the wheelhouse
+
+
+def test_a_failing_backend_stops_the_build_naming_it(app_dir, tmp_path):
+    _in_tree_backend(app_dir, "        raise RuntimeError('no compiler for this')\n")
+    with pytest.raises(artifact.ArtifactError) as failed:
+        artifact.build(app_dir, PYTHON, tmp_path / "cache", say=lambda _: None)
+    assert "treebackend:hooks" in str(failed.value)
+    assert "no compiler for this" in str(failed.value)
 
 
 def test_an_unmet_build_builds_the_app_wheel_isolated(app_dir, tmp_path):
