@@ -510,8 +510,8 @@ def build_requirements_met(src: Path) -> bool:
     declares (pyproject.toml's [build-system] requires, markers as they apply here): then its
     backend builds the app's wheel with them as they are (_backend_wheel) instead of pip
     installing them into a fresh, isolated environment first (about 2 s of every code-change
-    deploy). A project that does
-    not declare them, asks for extras, a URL, or a version this Python lacks builds isolated.
+    deploy). A project that does not declare them, asks for extras, a URL, or a version this
+    Python lacks builds isolated.
     """
     try:
         declared = tomllib.loads((src / "pyproject.toml").read_text())["build-system"]["requires"]
