@@ -216,6 +216,11 @@ class Plan:
                  f"on {self.inv.hosts_of('db')[0]} meanwhile (with --maintenance: in step 2, "
                  "once the page is up)",
                  f"2. migrate once from {apps[0]}"]
+        current = self.variables.get("deploy_settings_current_hosts") or []
+        if current:
+            lines[-2] += (f"; the env files and scripts of {', '.join(current)} are as this "
+                          "inventory and kit write them (their recorded settings digest): "
+                          "not written again")
         at_once = "all at once" if batch == 0 or batch >= len(apps) else f"{batch} at a time"
         mode = (f"start the release in each host's other gunicorn slot, gate it, move the load "
                 f"balancers to it; {at_once}")
@@ -234,7 +239,10 @@ class Plan:
 
 
 def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
-          extra: dict | None, before: dict[str, releases.HostReleases]) -> Plan:
+          extra: dict | None, before: dict[str, releases.HostReleases],
+          settings_current: list[str] | None = None) -> Plan:
+    """`settings_current`: the hosts that have the env files and scripts the install would
+    write (quick_rollback.settings_current); it skips them there."""
     # Hosts with the venv of the release's dependencies are sent the release without them.
     deps = art.manifest.get("deps_id")
     code_only = sorted(h for h, state in before.items() if deps and deps in state.venvs)
@@ -245,6 +253,7 @@ def _plan(inv: Inventory, art: artifact.Artifact, published: Path, batch: int,
                  "deploy_static": str((published / "files").resolve()),
                  "deploy_static_list": str((published / "list.json").resolve()),
                  "deploy_batch": batch,
+                 "deploy_settings_current_hosts": settings_current or [],
                  **(extra or {})}
     first = all(state.live is None for state in before.values())
     return Plan(inv, art.release_id, variables, first, before)
@@ -306,8 +315,11 @@ def _deploy(outcome: Outcome, clock: Clock, runs: contextlib.ExitStack, env: str
             published = _static_of(art, setting(inv, "app_static_dir"),
                                    setting(inv, "nginx_static_plain_subdir"))
             # Only now, with everything local checked, are the hosts reached (read-only).
-            before = _read_hosts(inv, say, crashloops=True)
-            plan = _plan(inv, art, published, batch, extra_vars, before)
+            with hosts.kept_open():
+                before = _read_hosts(inv, say, crashloops=True)
+                current = (quick_rollback.settings_current(inv, list(before))
+                           if set(extra_vars or {}) <= QUICK_SWITCH_VARS else [])
+            plan = _plan(inv, art, published, batch, extra_vars, before, current)
     say("\n" + plan.describe(batch))
     if check:
         holder = lock.status(hosts.runner(inv, lock_host(inv)))

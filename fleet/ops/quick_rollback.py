@@ -61,7 +61,17 @@ def settings_digest(inv: Inventory, parts: tuple[str, ...] = KIT_SOURCES) -> str
 
 
 def digest_file(inv: Inventory) -> str:
-    return f"/var/lib/flaskfleet/{setting(inv, 'app_name')}-settings.sha256"
+    return setting(inv, "app_settings_digest_file")
+
+
+def settings_current(inv: Inventory, names: list[str]) -> list[str]:
+    """The hosts among `names` whose recorded digest is this inventory's and kit's: their env
+    files and scripts are the ones a deploy would write (roles/app/tasks/env.yml deletes the
+    record when it changes one). A host that cannot be read is not among them."""
+    wanted = settings_digest(inv)
+    read = hosts.run(inv, names, f"cat {shlex.quote(digest_file(inv))} 2>/dev/null || true",
+                     timeout=30)
+    return [h for h in names if read[h].ok and read[h].stdout.strip() == wanted]
 
 
 def record_settings(inv: Inventory, say: Say) -> None:
