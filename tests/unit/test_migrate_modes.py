@@ -112,3 +112,22 @@ def test_a_status_command_logs_the_revisions_and_an_ahead_schema_runs_nothing(tm
     migration = _migrate(playbook, inventory, **ahead)
     assert (migration.before, migration.after) == ("ahead of this release", "unchanged")
     assert ran.read_text().splitlines() == ["upgraded"]
+
+
+def test_the_status_is_read_again_only_after_a_command_that_applied_something(tmp_path):
+    # app_migrate_applied_pattern: a run whose output lacks it applied nothing, so the revision
+    # after is the one read before, and the status command (an app start) is not run again.
+    playbook, inventory, ran = _fleet(tmp_path)
+    revision, reads = tmp_path / "revision", tmp_path / "reads"
+    revision.write_text("0001\n")
+    variables = {"app_migrate_status_command": f"echo read >> {reads}; cat {revision}",
+                 "app_migrate_applied_pattern": "Running upgrade"}
+    nothing = _migrate(playbook, inventory, app_migrate_command=f"echo up to date >> {ran}",
+                       **variables)
+    assert (nothing.before, nothing.after) == ("0001", "0001")
+    assert reads.read_text().splitlines() == ["read"]
+    applied = _migrate(playbook, inventory, app_migrate_command=(
+        f"echo 0002 > {revision}; echo 'Running upgrade 0001 -> 0002' >&2"), **variables)
+    assert (applied.before, applied.after) == ("0001", "0002")
+    assert reads.read_text().splitlines() == ["read"] * 3
+    assert ran.read_text().splitlines() == ["up to date"]

@@ -173,3 +173,21 @@ def test_a_batch_that_went_back_names_each_host_its_release_and_its_logs(tmp_pat
     workers = quick_rollback._deploy_failure(inv, A, [failed], {"workers": "the workers "
                                                                 "phase says why"})
     assert workers.startswith(f"not switched: the workers and beat did not start {A}")
+
+
+def test_only_hosts_whose_recorded_digest_is_current_skip_the_env_files(tmp_path, monkeypatch):
+    # The install skips the env files and scripts on the hosts settings_current names: those
+    # whose record (read by a real shell here) is this inventory's and kit's digest.
+    record = tmp_path / "record" / "settings.sha256"
+    inv = _env(tmp_path, {"app_settings_digest_file": str(record)})
+    class Shell(LocalRunner):
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(quick_rollback.hosts, "runner", lambda inv, host: Shell())
+    assert quick_rollback.settings_current(inv, ["app1"]) == []  # nothing recorded
+    record.parent.mkdir()
+    record.write_text("0" * 64 + "\n")  # recorded from another inventory or kit
+    assert quick_rollback.settings_current(inv, ["app1"]) == []
+    record.write_text(quick_rollback.settings_digest(inv) + "\n")
+    assert quick_rollback.settings_current(inv, ["app1"]) == ["app1"]
