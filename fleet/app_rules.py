@@ -3,8 +3,8 @@
 Two rules the roles would only find out on a host, too late:
 - `app_programs` (roles/celery): each entry a mapping with a name, a command and a group
   (workers or beat) that has hosts, optional whole-number numprocs, stopwaitsecs and startsecs,
-  an optional ready command, names unique. Only a list the inventory sets is checked; the role's
-  default is the kit's own.
+  an optional ready command (and ready_early, true or false, beside it), names unique. Only a
+  list the inventory sets is checked; the role's default is the kit's own.
 - SQLite: a `sqlite:` URL in the env file (`app_env`, `app_extra_env`) is a file on one host.
   A fleet that runs the app on more than one host would give each host its own database, so it
   is refused; a single all-in-one host (every app, workers and beat group on one host) may.
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # fleet.inventory runs these rules: no import cycle at run ti
 PROGRAM_NAME = re.compile(r"[a-z][a-z0-9-]*")
 PROGRAM_GROUPS = ("workers", "beat")
 PROGRAM_NUMBERS = {"numprocs": 1, "stopwaitsecs": 1, "startsecs": 0}
-PROGRAM_FIELDS = {"name", "command", "group", "ready", *PROGRAM_NUMBERS}
+PROGRAM_FIELDS = {"name", "command", "group", "ready", "ready_early", *PROGRAM_NUMBERS}
 RUNS_THE_APP = ("app", "workers", "beat")
 
 
@@ -62,6 +62,11 @@ def _program_problems(inv: Inventory, programs: Any) -> list[str]:
         if ready is not None and (not isinstance(ready, str) or not ready.strip()):
             problems.append(f"{label}: ready must be a shell command that succeeds once the "
                             "program works (or be left out)")
+        early = entry.get("ready_early", False)
+        if not isinstance(early, bool):
+            problems.append(f"{label}: ready_early must be true or false, not {early!r}")
+        elif early and ready is None:
+            problems.append(f"{label}: ready_early needs a ready command to start early")
         group = entry.get("group")
         if group not in PROGRAM_GROUPS:
             problems.append(f"{label}: group {group!r} must be workers (every workers host) or "

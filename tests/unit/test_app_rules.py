@@ -18,7 +18,8 @@ def _problems(tmp_path, groups=None, **all_vars) -> list[str]:
 
 def test_a_good_program_list_passes(tmp_path):
     beat = {"name": "scheduler", "group": "beat", "command": "python -m sched", "numprocs": 2,
-            "stopwaitsecs": 30, "startsecs": 0, "ready": "test -S /tmp/sched.sock"}
+            "stopwaitsecs": 30, "startsecs": 0, "ready": "test -S /tmp/sched.sock",
+            "ready_early": False}
     assert _problems(tmp_path, app_programs=[RQ, beat], app_celery="") == []
 
 
@@ -35,6 +36,8 @@ def test_no_programs_is_fine(tmp_path):
     ({**RQ, "cmd": "rq worker"}, "unknown field(s) cmd"),
     ({**RQ, "ready": " "}, "app_programs entry 'rq-worker': ready must be a shell command"),
     ({**RQ, "ready": ["rq", "info"]}, "ready must be a shell command"),
+    ({**RQ, "ready": "rq info", "ready_early": "yes"}, "ready_early must be true or false"),
+    ({**RQ, "ready_early": True}, "ready_early needs a ready command"),
     ("rq worker", "app_programs[0] must be a mapping"),
 ])
 def test_a_bad_program_entry_is_named(tmp_path, entry, expected):

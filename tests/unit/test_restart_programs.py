@@ -5,7 +5,8 @@ templates/supervisor/supervise.py.j2 stops and starts a group for it. Here both 
 temporary directory and run on this machine against a supervisord of their own (supervisor is
 a pinned dependency), with plain commands as the programs: a restart gives every process a new
 pid, a program that exits before its startsecs and a ready command that never succeeds are each
-named on stderr, and a failed start does not wait for the tries of its ready command.
+named on stderr, a failed start does not wait for the tries of its ready command, and a
+ready_early command starts beside the stop.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ command=sh -c "exit 3"
 autostart=false
 startsecs=1
 startretries=0
+[program:fleetapp-slowstop]
+command=sh -c 'trap "sleep 1.5; exit 0" TERM; while :; do sleep 0.1; done'
+startsecs=1
+stopwaitsecs=10
 [program:fleetapp-web]
 command=PYTHON -m http.server WEBPORT --bind 127.0.0.1
 autostart=false
@@ -124,6 +129,15 @@ def _run(home: Path, script: Path) -> subprocess.CompletedProcess:
                           env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
 
 
+def _running_pid(home: Path, name: str) -> str:
+    """The pid of a process once it is RUNNING (a ready command may answer while it starts)."""
+    deadline = time.monotonic() + 20
+    while name not in _pids(home):
+        assert time.monotonic() < deadline, _ctl(home, "status")
+        time.sleep(0.2)
+    return _pids(home)[name]
+
+
 def test_every_process_restarts_and_each_program_says_where_it_runs(supervisor):
     before = _pids(supervisor)
     script = _script(supervisor, [
@@ -152,6 +166,22 @@ def test_a_program_that_exits_is_named_and_its_ready_tries_stop(supervisor):
     assert "fleetapp-broken" in result.stderr.split("startsecs", 1)[1], result.stderr
     assert "beat: running on" in result.stdout, result.stdout
     assert time.monotonic() - started < 15  # the failed start ends it, not the ready tries
+
+
+@pytest.mark.parametrize(("early", "first"), [(True, "before"), (False, "after")])
+def test_a_ready_early_command_starts_beside_the_stop_and_is_told_its_end(supervisor, early,
+                                                                          first):
+    """ready_early: the ready command starts while the program still stops (1.5 s here) and
+    finds FLEET_STOPPED once the stop is over; without it, the command starts after the stop."""
+    seen = supervisor / f"ready-{first}.log"
+    ready = (f'if test -e "$FLEET_STOPPED"; then echo after; else echo before; fi >> {seen}; '
+             f'until test -e "$FLEET_STOPPED"; do sleep 0.05; done; echo asked >> {seen}')
+    before = _running_pid(supervisor, "fleetapp-slowstop")
+    script = _script(supervisor, [{"name": "slowstop", "ready": ready, "ready_early": early}])
+    result = _run(supervisor, script)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text().split() == [first, "asked"]
+    assert _running_pid(supervisor, "fleetapp-slowstop") != before
 
 
 def test_a_ready_command_that_never_succeeds_is_named(supervisor):
