@@ -33,8 +33,10 @@ lint: venv ## ruff, yamllint, ansible-lint (production profile)
 	$(VENV)/bin/yamllint --strict .
 	$(VENV)/bin/ansible-lint
 
+# Its slowest tests wait on one local Ansible run or subprocess each: one pytest worker per core.
+UNIT_JOBS ?= auto
 unit: venv sysdeps ## Fast tests of fleet/ and the templates (no Docker)
-	$(VENV)/bin/pytest -q tests/unit
+	$(VENV)/bin/pytest -q -n $(UNIT_JOBS) tests/unit
 
 app-test: sysdeps ## The reference app's own test suite
 	$(MAKE) -C app test

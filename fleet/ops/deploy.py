@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -379,7 +380,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
         # A failure here ends the early switch on the way out, having changed nothing.
         _install_then_migrate(outcome, clock, plan, variables, doomed, keep)
         _go_live(clock, plan, "roll the app hosts over", workers_first=True, early=switch)
-    quick_rollback.record_settings(inv, clock.say)
+    _record_settings(inv, clock, [n for n in plan.variables if not n.startswith("deploy_")])
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
 
@@ -500,6 +501,18 @@ QUICK_SWITCH_VARS = frozenset({"app_release_gate_timeout", "app_release_gate_pol
 def _quick_allowed(plan: Plan) -> bool:
     return {name for name in plan.variables if not name.startswith("deploy_")} <= \
         QUICK_SWITCH_VARS
+
+
+def _record_settings(inv: Inventory, clock: Clock, extra_vars: Iterable[str]) -> None:
+    """After a switch that wrote the hosts' files, record that they are the inventory's and
+    kit's (quick_rollback.record_settings), unless extra variables (-e) that land in files
+    shaped them: then the next deploy or rollback writes them again."""
+    shaped = sorted(set(extra_vars) - QUICK_SWITCH_VARS)
+    if shaped:
+        clock.say(f"settings digest not recorded ({', '.join(shaped)} given as extra "
+                  "variables): the next deploy or rollback writes the hosts' files again")
+        return
+    quick_rollback.record_settings(inv, clock.say)
 
 
 class _EarlySwitch:
@@ -799,7 +812,7 @@ def rollback(env: str = "sandbox", to: str | None = None, batch: int = 0,
         if whole:
             clock.say(f"rollback: the full switch ({whole})")
             _go_live(clock, plan, f"roll the app hosts back to {target}", workers_first=False)
-            quick_rollback.record_settings(inv, clock.say)
+            _record_settings(inv, clock, extra_vars or {})
         else:
             _roll_back_both_halves(clock, plan)
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from fleet_helpers import FAB, LB_URL, ROOT, fab, get, live_releases, on, versions
 
-from fleet import hosts, lock
-from fleet.ops import deploy, releases
+from fleet import ansible, hosts, lock
+from fleet.ops import deploy, quick_rollback, releases
 from fleet.proof.load import BackgroundLoad
+from fleet.settings import setting
 
 APP = ROOT / "app"
 GATE = {"app_release_gate_timeout": 15}  # C never becomes ready: do not wait a minute for it
@@ -261,6 +262,32 @@ def test_a_rollback_to_the_warm_slot_is_a_pointer_flip(provisioned, release_a, r
     assert set(live_releases(inv, inv.hosts_of("app", "workers", "beat")).values()) == {live_b}
     assert {s.previous for s in releases.read(inv).values()} == {release_a.release}
     assert on(inv, "worker1", worker) not in (worker_pid, "0")
+
+
+def test_a_run_that_rewrites_a_program_file_voids_the_quick_restart(provisioned, release_b):
+    # The workers' quick restart trusts a host's files only while its settings record stands.
+    # A run that writes the worker's program file from other settings (here an extra variable)
+    # deletes the record (roles/celery/tasks/programs.yml), so the next deploy or rollback
+    # writes the file again instead of restarting the programs on it.
+    inv = provisioned
+    live_b = release_b[0].release
+    record = setting(inv, "app_settings_digest_file")
+    program = "cat /etc/supervisor/conf.d/fleetapp-worker.conf"
+    assert on(inv, "worker1", f"cat {record}") == quick_rollback.settings_digest(inv)
+    workers = ROOT / "playbooks" / "release-workers.yml"
+
+    def play(variables: dict) -> None:
+        ran = ansible.run_with_vars(workers, inv.path, {"deploy_release": live_b, **variables},
+                                    limit="worker1", say=lambda _line: None)
+        assert ran.ok, "\n".join(ran.output[-40:])
+
+    play({"celery_worker_log_level": "DEBUG"})
+    assert "--loglevel DEBUG" in on(inv, "worker1", program)
+    assert on(inv, "worker1", f"test -e {record} && echo kept || echo gone") == "gone"
+    why = quick_rollback.restart_workers(inv, live_b, ["worker1"], say=lambda _line: None)
+    assert why == "worker1 was last switched with another inventory or kit"
+    play({})  # the inventory's file again; the next deploy records it
+    assert "--loglevel INFO" in on(inv, "worker1", program)
 
 
 def test_two_deploys_at_once_one_is_refused(provisioned, release_b):

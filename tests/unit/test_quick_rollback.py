@@ -19,8 +19,9 @@ import pytest
 import yaml
 
 from fleet import inventory
-from fleet.ops import quick_rollback
+from fleet.ops import deploy, quick_rollback
 from fleet.ops.quick_rollback import _link_command, _parse_probe, _warm
+from fleet.phases import Clock
 from fleet.remote import LocalRunner
 
 A, B = "20261201T000000Z-aaaaaaa", "20261202T000000Z-bbbbbbb"
@@ -175,19 +176,45 @@ def test_a_batch_that_went_back_names_each_host_its_release_and_its_logs(tmp_pat
     assert workers.startswith(f"not switched: the workers and beat did not start {A}")
 
 
-def test_only_hosts_whose_recorded_digest_is_current_skip_the_env_files(tmp_path, monkeypatch):
-    # The install skips the env files and scripts on the hosts settings_current names: those
-    # whose record (read by a real shell here) is this inventory's and kit's digest.
-    record = tmp_path / "record" / "settings.sha256"
-    inv = _env(tmp_path, {"app_settings_digest_file": str(record)})
+def _hosts_are_this_machine(monkeypatch) -> None:
+    """Every host's commands run in a real shell on this machine."""
     class Shell(LocalRunner):
         def close(self) -> None:
             pass
 
     monkeypatch.setattr(quick_rollback.hosts, "runner", lambda inv, host: Shell())
+
+
+def test_only_hosts_whose_recorded_digest_is_current_skip_the_env_files(tmp_path, monkeypatch):
+    # The install skips the env files and scripts on the hosts settings_current names: those
+    # whose record (read by a real shell here) is this inventory's and kit's digest.
+    record = tmp_path / "record" / "settings.sha256"
+    inv = _env(tmp_path, {"app_settings_digest_file": str(record)})
+    _hosts_are_this_machine(monkeypatch)
     assert quick_rollback.settings_current(inv, ["app1"]) == []  # nothing recorded
     record.parent.mkdir()
     record.write_text("0" * 64 + "\n")  # recorded from another inventory or kit
     assert quick_rollback.settings_current(inv, ["app1"]) == []
     record.write_text(quick_rollback.settings_digest(inv) + "\n")
     assert quick_rollback.settings_current(inv, ["app1"]) == ["app1"]
+
+
+@pytest.mark.parametrize(("extra_vars", "recorded"), [
+    ({}, True),
+    ({"app_release_gate_timeout": 15}, True),  # lands in no file on a host
+    ({"celery_worker_log_level": "DEBUG"}, False),  # lands in the worker's program file
+])
+def test_the_digest_is_recorded_only_for_files_the_inventory_and_kit_shaped(
+        tmp_path, monkeypatch, extra_vars, recorded):
+    # After a switch that wrote the hosts' files, the record (written by a real shell here)
+    # vouches for them at the next quick switch; files written with extra variables that land
+    # in them are not the inventory's, so nothing is recorded and the next run writes them.
+    record = tmp_path / "record" / "settings.sha256"
+    inv = _env(tmp_path, {"app_settings_digest_file": str(record)})
+    _hosts_are_this_machine(monkeypatch)
+    said: list[str] = []
+    deploy._record_settings(inv, Clock([], said.append), extra_vars)
+    assert record.exists() == recorded, said
+    assert quick_rollback.settings_current(inv, ["app1"]) == (["app1"] if recorded else [])
+    if not recorded:
+        assert "celery_worker_log_level" in " ".join(said), said
