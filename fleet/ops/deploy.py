@@ -380,7 +380,7 @@ def _roll_out(outcome: Outcome, clock: Clock, plan: Plan, keep: int) -> None:
         # A failure here ends the early switch on the way out, having changed nothing.
         _install_then_migrate(outcome, clock, plan, variables, doomed, keep)
         _go_live(clock, plan, "roll the app hosts over", workers_first=True, early=switch)
-    _record_settings(inv, clock, [n for n in plan.variables if not n.startswith("deploy_")])
+    _record_settings(inv, clock, _extra_names(plan))
     if plan.maintenance_on:
         _maintenance(clock, plan, on=False)
 
@@ -498,9 +498,13 @@ def _signal(path: Path, text: str) -> None:
 QUICK_SWITCH_VARS = frozenset({"app_release_gate_timeout", "app_release_gate_poll"})
 
 
+def _extra_names(plan: Plan) -> set[str]:
+    """The names of the deploy's extra variables (-e): the plan's own all start with deploy_."""
+    return {name for name in plan.variables if not name.startswith("deploy_")}
+
+
 def _quick_allowed(plan: Plan) -> bool:
-    return {name for name in plan.variables if not name.startswith("deploy_")} <= \
-        QUICK_SWITCH_VARS
+    return _extra_names(plan) <= QUICK_SWITCH_VARS
 
 
 def _record_settings(inv: Inventory, clock: Clock, extra_vars: Iterable[str]) -> None:

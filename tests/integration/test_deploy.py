@@ -272,7 +272,7 @@ def test_a_run_that_rewrites_a_program_file_voids_the_quick_restart(provisioned,
     inv = provisioned
     live_b = release_b[0].release
     record = setting(inv, "app_settings_digest_file")
-    program = "cat /etc/supervisor/conf.d/fleetapp-worker.conf"
+    read_program = "cat /etc/supervisor/conf.d/fleetapp-worker.conf"
     assert on(inv, "worker1", f"cat {record}") == quick_rollback.settings_digest(inv)
     workers = ROOT / "playbooks" / "release-workers.yml"
 
@@ -280,7 +280,7 @@ def test_a_run_that_rewrites_a_program_file_voids_the_quick_restart(provisioned,
                                                      "celery_worker_log_level": "DEBUG"},
                                 limit="worker1", say=lambda _line: None)
     assert ran.ok, "\n".join(ran.output[-40:])
-    assert "--loglevel DEBUG" in on(inv, "worker1", program)
+    assert "--loglevel DEBUG" in on(inv, "worker1", read_program)
     assert on(inv, "worker1", f"test -e {record} && echo kept || echo gone") == "gone"
     # Nothing restarts on the rewritten file; the next deploy (the tests below) writes the
     # inventory's file again and records it.
